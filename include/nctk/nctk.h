@@ -110,6 +110,7 @@ struct nctk_node {
 /* A driver file: library, binary, firmware, IPC socket or config file. */
 struct nctk_file {
         char *path;    /* real path inside the driver root, symlinks resolved */
+        char *soname;  /* libraries: the name the loader looks for ("libcuda.so.1"), or NULL */
         unsigned caps; /* enum nctk_cap bits that ask for it */
         bool is_32bit; /* libraries only */
 };
@@ -126,6 +127,8 @@ struct nctk_inventory {
         char cuda_version[NCTK_VERSION_MAX];   /* "13.0", "" when unknown */
         bool nvml_loaded;                    /* facts below come from NVML, not /proc alone */
         struct nctk_majors majors;
+        int mig_config_minor;  /* nvidia-caps minors of the global MIG config and monitor */
+        int mig_monitor_minor; /* capabilities, -1 when unknown */
 
         size_t n_gpus;
         struct nctk_gpu *gpus; /* in NVML index order */

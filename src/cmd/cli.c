@@ -1,1 +1,233 @@
-/* placeholder */
+/* nvidia-container-cli: global options (compatible with the reference CLI), the log sink that
+ * turns library warnings into stderr lines and --debug into a file, and command dispatch. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cli.h"
+#include "util/macros.h"
+
+enum {
+        OPT_NO_CREATE_IMEX = 0x100,
+        OPT_USAGE,
+        OPT_DEV_ROOT,
+        OPT_PROC_ROOT,
+        OPT_HELP,
+};
+
+static const struct option global_options[] = {
+        { "debug", required_argument, NULL, 'd' },
+        { "load-kmods", no_argument, NULL, 'k' },
+        { "ldcache", required_argument, NULL, 'l' },
+        { "no-create-imex-channels", no_argument, NULL, OPT_NO_CREATE_IMEX },
+        { "no-pivot", no_argument, NULL, 'n' },
+        { "root", required_argument, NULL, 'r' },
+        { "dev-root", required_argument, NULL, OPT_DEV_ROOT },
+        { "proc-root", required_argument, NULL, OPT_PROC_ROOT },
+        { "user", optional_argument, NULL, 'u' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "usage", no_argument, NULL, OPT_USAGE },
+        {},
+};
+
+static void cli_help(FILE *f, const char *prog) {
+        fprintf(f,
+                "Usage: %s [OPTION...] COMMAND [ARG...]\n"
+                "Command line utility for manipulating NVIDIA GPU containers.\n"
+                "\n"
+                " Commands:\n"
+                "  info                       Report information about the driver and devices\n"
+                "  list                       List driver components\n"
+                "\n"
+                " Options:\n"
+                "  -?, --help                 Give this help list\n"
+                "  -d, --debug=FILE           Log debug information\n"
+                "  -k, --load-kmods           Load kernel modules\n"
+                "  -l, --ldcache=FILE         Path to the system's DSO cache\n"
+                "      --no-create-imex-channels   Don't automatically create IMEX channel\n"
+                "                             device nodes\n"
+                "  -n, --no-pivot             Do not use pivot_root\n"
+                "  -r, --root=PATH            Path to the driver root directory\n"
+                "      --dev-root=PATH        Root of the device nodes (default: the driver root)\n"
+                "      --proc-root=PATH       The driver's procfs (default: /proc)\n"
+                "      --usage                Give a short usage message\n"
+                "  -u, --user[=UID[:GID]]     User and group to use for privilege separation\n"
+                "  -V, --version              Print program version\n",
+                prog);
+}
+
+static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
+                     void *userdata) {
+        struct cli_ctx *c = userdata;
+
+        if (c->debug) {
+                static const char lv[] = { 'E', 'W', 'I', 'D' };
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                fprintf(c->debug, "%c%ld.%06ld %d %s:%d] %s\n", lv[level], (long) ts.tv_sec,
+                        ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
+        }
+        if (level <= NCTK_LOG_WARNING)
+                fprintf(stderr, "%s: warning: %s\n", c->prog, msg);
+}
+
+void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err) {
+        fprintf(stderr, "%s: %s error: %s\n", c->prog, stage,
+                err && err->msg ? err->msg : "unknown error");
+        if (c->debug)
+                fprintf(c->debug, "E %s error: %s\n", stage, err && err->msg ? err->msg : "");
+}
+
+static int parse_user(struct cli_ctx *c, const char *arg) {
+        unsigned long uid, gid;
+        char *end;
+
+        c->user_given = true;
+        if (!arg) {
+                c->dopts.uid = geteuid();
+                c->dopts.gid = getegid();
+                return 0;
+        }
+        errno = 0;
+        uid = strtoul(arg, &end, 10);
+        if (end == arg || errno || uid > 0xfffffffeUL)
+                return -EINVAL;
+        gid = uid;
+        if (*end == ':') {
+                const char *g = end + 1;
+                gid = strtoul(g, &end, 10);
+                if (end == g || errno || gid > 0xfffffffeUL)
+                        return -EINVAL;
+        }
+        if (*end)
+                return -EINVAL;
+        c->dopts.uid = (uid_t) uid;
+        c->dopts.gid = (gid_t) gid;
+        return 0;
+}
+
+static int open_debug(struct cli_ctx *c, const char *path) {
+        if (c->debug)
+                fclose(c->debug);
+        c->debug = fopen(path, "ae");
+        if (!c->debug) {
+                fprintf(stderr, "%s: input error: cannot open debug file '%s': %s\n", c->prog, path,
+                        strerror(errno));
+                return -errno;
+        }
+        setvbuf(c->debug, NULL, _IOLBF, 0);
+        return 0;
+}
+
+/* Returns the index of the command word, 0 to exit successfully, or -1 on a usage error. */
+static int parse_global(struct cli_ctx *c, int argc, char **argv) {
+        int opt;
+
+        optind = 1;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "+d:kl:nr:u::V?", global_options, NULL)) != -1) {
+                switch (opt) {
+                case 'd':
+                        if (open_debug(c, optarg) < 0)
+                                return -1;
+                        break;
+                case 'k': c->load_kmods = true; break;
+                case 'l': c->dopts.ldcache = optarg; break;
+                case 'n': c->no_pivot = true; break;
+                case 'r': c->dopts.driver_root = optarg; break;
+                case OPT_DEV_ROOT: c->dopts.dev_root = optarg; break;
+                case OPT_PROC_ROOT: c->dopts.proc_root = optarg; break;
+                case OPT_NO_CREATE_IMEX: c->no_create_imex = true; break;
+                case 'u':
+                        if (parse_user(c, optarg) < 0) {
+                                fprintf(stderr, "%s: input error: invalid --user '%s' (want "
+                                        "UID[:GID])\n", c->prog, optarg);
+                                return -1;
+                        }
+                        break;
+                case 'V':
+                        printf("cli-version: %s\nlib-version: %s\n", nctk_version(), nctk_version());
+                        return 0;
+                case OPT_USAGE:
+                        printf("Usage: %s [-knV?] [-d FILE] [-l FILE] [-r PATH] [-u[UID[:GID]]] "
+                               "COMMAND [ARG...]\n", c->prog);
+                        return 0;
+                case OPT_HELP:
+                        cli_help(stdout, c->prog);
+                        return 0;
+                case '?':
+                        if (STREQ(argv[optind - 1], "-?")) {
+                                cli_help(stdout, c->prog);
+                                return 0;
+                        }
+                        fprintf(stderr, "%s: input error: unknown or incomplete option '%s'\n"
+                                "Try '%s --help' for more information.\n", c->prog,
+                                argv[optind - 1], c->prog);
+                        return -1;
+                }
+        }
+        if (optind >= argc) {
+                fprintf(stderr, "%s: input error: missing command\nTry '%s --help' for more "
+                        "information.\n", c->prog, c->prog);
+                return -1;
+        }
+        return optind;
+}
+
+int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret) {
+        struct nctk_error *err = NULL;
+        int r;
+
+        if (c->load_kmods) {
+                r = nctk_load_kmods(&c->dopts, &err);
+                if (r < 0) {
+                        cli_error(c, "initialization", err);
+                        nctk_error_free(&err);
+                        return r;
+                }
+        }
+        c->dopts.flags |= flags;
+        r = nctk_discover(&c->dopts, ret, &err);
+        if (r < 0) {
+                cli_error(c, "initialization", err);
+                nctk_error_free(&err);
+        }
+        return r;
+}
+
+int cli_main(const char *prog, int argc, char **argv) {
+        struct cli_ctx c = { .prog = prog };
+        const char *path = getenv("PATH");
+        const char *mps = getenv("CUDA_MPS_PIPE_DIRECTORY");
+        int idx, r;
+
+        nctk_discover_opts_init(&c.dopts);
+        c.dopts.path = path;
+        c.dopts.mps_pipe_dir = mps;
+        if (geteuid() != 0) {
+                c.dopts.uid = geteuid();
+                c.dopts.gid = getegid();
+        }
+        nctk_set_log_sink(log_sink, &c);
+        idx = parse_global(&c, argc, argv);
+        if (idx <= 0)
+                r = idx == 0 ? 0 : 1;
+        else if (STREQ(argv[idx], "info"))
+                r = info_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "list"))
+                r = list_main(&c, argc - idx, argv + idx);
+        else {
+                fprintf(stderr, "%s: input error: unknown command '%s'\nTry '%s --help' for more "
+                        "information.\n", prog, argv[idx], prog);
+                r = 1;
+        }
+        nctk_set_log_sink(NULL, NULL);
+        if (c.debug)
+                fclose(c.debug);
+        return r;
+}

@@ -1,5 +1,40 @@
-/* placeholder main */
-int main(void);
-int main(void) {
-        return 0;
+/* nctk: one binary for every command name of the toolkit. It dispatches on the name it was
+ * called by (argv[0]) and, when called as nctk, on its first word. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "util/macros.h"
+
+static const char *basename_of(const char *p) {
+        const char *s = strrchr(p, '/');
+
+        return s ? s + 1 : p;
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "Usage: nctk COMMAND [ARG...]\n"
+                   "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
+                   "\n"
+                   "nctk is also installed as: nvidia-container-cli\n");
+}
+
+int main(int argc, char **argv) {
+        const char *name = argc > 0 ? basename_of(argv[0]) : "nctk";
+
+        if (STREQ(name, "nvidia-container-cli"))
+                return cli_main(name, argc, argv);
+        if (argc < 2 || STREQ(argv[1], "--help") || STREQ(argv[1], "-h")) {
+                usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? 1 : 0;
+        }
+        if (STREQ(argv[1], "--version") || STREQ(argv[1], "-V")) {
+                printf("nctk version %s\n", nctk_version());
+                return 0;
+        }
+        if (STREQ(argv[1], "nvidia-container-cli"))
+                return cli_main("nvidia-container-cli", argc - 1, argv + 1);
+        /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come
+         * after the command word too, so hand the whole line to the cli parser. */
+        return cli_main("nctk", argc, argv);
 }

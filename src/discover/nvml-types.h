@@ -20,7 +20,8 @@ enum {
         NVML_E_UNKNOWN = 999,
 };
 
-/* nvmlInitWithFlags: skip attaching to the GPUs (faster; the queries we make do not need it). */
+/* nvmlInitWithFlags: skip attaching to the GPUs. Not usable for discovery: on the H200 (driver
+ * 580) NVML then counts no GPUs at all. */
 #define NVML_INIT_NO_ATTACH 2u
 
 /* Opaque device handle. */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing nctk needs on Debian 12, and nothing when it is all there.
+set -euo pipefail
+
+packages=(
+        meson ninja-build pkg-config gcc clang libc6-dev
+        libjansson-dev libcmocka-dev libclang-rt-14-dev
+        valgrind python3 busybox-static runc crun
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+                echo "deps: missing packages ${missing[*]}; run as root to install them" >&2
+                exit 1
+        fi
+        echo "deps: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,33 @@
+/* The nvidia-container-cli front-end: global options, and one entry point per command. */
+#ifndef NCTK_CMD_CLI_H
+#define NCTK_CMD_CLI_H
+
+#include <stdio.h>
+
+#include "nctk/nctk.h"
+
+struct cli_ctx {
+        const char *prog; /* the name errors are printed under */
+        struct nctk_discover_opts dopts;
+        bool load_kmods;
+        bool no_create_imex;
+        bool no_pivot;
+        bool user_given;
+        FILE *debug; /* --debug FILE */
+};
+
+int cli_main(const char *prog, int argc, char **argv);
+int info_main(struct cli_ctx *c, int argc, char **argv);
+int list_main(struct cli_ctx *c, int argc, char **argv);
+int configure_main(struct cli_ctx *c, int argc, char **argv);
+
+/* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
+void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);
+/* Loads kernel modules when asked, then discovers; prints the error itself. */
+int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret);
+
+/* output.c */
+/* The inventory as JSON on stdout (info --json). */
+int print_inventory_json(const struct nctk_inventory *inv);
+
+#endif
