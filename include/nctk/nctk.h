@@ -152,6 +152,9 @@ enum nctk_discover_flags {
         NCTK_DISCOVER_NO_FABRICMANAGER = 1u << 2,
         NCTK_DISCOVER_NO_GSP_FIRMWARE = 1u << 3,
         NCTK_DISCOVER_NO_MPS = 1u << 4,
+        /* Reuse NVML's last answer (kept in /run/nctk, root only) while /proc shows the same
+         * driver, GPUs and MIG layout: the container start path. */
+        NCTK_DISCOVER_CACHE = 1u << 5,
 };
 
 struct nctk_discover_opts {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "discover/cache.h"
 #include "discover/discover.h"
 #include "discover/nvml.h"
 #include "util/chase.h"
@@ -162,9 +163,42 @@ static void cuda_version_format(int v, char buf[NCTK_VERSION_MAX]) {
                 snprintf(buf, NCTK_VERSION_MAX, "%d.%d", v / 1000, (v % 1000) / 10);
 }
 
-static int gpus_from_nvml(struct discover_ctx *ctx, struct nctk_error **err) {
+static void inventory_take(struct nctk_inventory *inv, struct nvml_result *res) {
+        strscpy(inv->driver_version, sizeof(inv->driver_version), res->driver_version);
+        cuda_version_format(res->cuda_version, inv->cuda_version);
+        inv->gpus = TAKE_PTR(res->gpus);
+        inv->n_gpus = res->n_gpus;
+        res->n_gpus = 0;
+        nvml_result_free(res);
+        inv->nvml_loaded = true;
+}
+
+/* The cached NVML answer when its key still matches; *RET_KEY is the current key either way. */
+static int gpus_from_cache(struct discover_ctx *ctx, const struct cache_params *cp,
+                           char **ret_key) {
+        _cleanup_free_ char *raw = NULL;
+        struct nvml_result *res = NULL;
+        size_t len = 0;
+        int r;
+
+        r = cache_key(cp, ret_key);
+        if (r < 0)
+                return r;
+        r = cache_load(cp, *ret_key, &raw, &len);
+        if (r < 0)
+                return r;
+        r = nvml_result_parse(raw, len, &res, NULL);
+        if (r < 0)
+                return r;
+        log_debug("NVML answer from the cache (%zu GPUs)", res->n_gpus);
+        inventory_take(ctx->inv, res);
+        return 0;
+}
+
+static int gpus_from_nvml(struct discover_ctx *ctx, const char *ldcache, struct nctk_error **err) {
         const struct nctk_discover_opts *o = ctx->opts;
-        struct nctk_inventory *inv = ctx->inv;
+        _cleanup_close_ int ldfd = -EBADF;
+        _cleanup_free_ char *key = NULL, *raw = NULL;
         struct nvml_result *res = NULL;
         struct nvml_query q = {
                 .driver_root = ctx->root_real,
@@ -173,18 +207,23 @@ static int gpus_from_nvml(struct discover_ctx *ctx, struct nctk_error **err) {
                 .gid = o->gid,
                 .no_attach = false, /* with NO_ATTACH the driver reports no GPUs (seen on the H200) */
         };
+        struct cache_params cp = { .root_real = ctx->root_real, .nvml_path = ctx->nvml_path,
+                                   .uid = o->uid, .gid = o->gid, .procfd = ctx->procfd };
+        size_t len = 0;
         int r;
 
-        r = nvml_query_run(&q, &res, err);
+        if (o->flags & NCTK_DISCOVER_CACHE) {
+                ldfd = chase_open(ctx->rootfd, ldcache, O_PATH, 0);
+                cp.ldcache_fd = ldfd;
+                if (gpus_from_cache(ctx, &cp, &key) == 0)
+                        return 0;
+        }
+        r = nvml_query_run_raw(&q, &res, key ? &raw : NULL, &len, err);
         if (r < 0)
                 return r;
-        strscpy(inv->driver_version, sizeof(inv->driver_version), res->driver_version);
-        cuda_version_format(res->cuda_version, inv->cuda_version);
-        inv->gpus = TAKE_PTR(res->gpus);
-        inv->n_gpus = res->n_gpus;
-        res->n_gpus = 0;
-        nvml_result_free(res);
-        inv->nvml_loaded = true;
+        if (key && cache_store(&cp, key, raw, len) < 0)
+                log_debug("cannot store the NVML answer in %s", CACHE_DIR);
+        inventory_take(ctx->inv, res);
         return 0;
 }
 
@@ -237,8 +276,9 @@ static int discover_driver(struct discover_ctx *ctx, struct nctk_error **err) {
         char kernel[NCTK_VERSION_MAX] = "";
         int r;
 
-        r = ldcache_load(ctx->rootfd, o->ldcache && *o->ldcache ? o->ldcache : "/etc/ld.so.cache",
-                         &ctx->cache, err);
+        const char *ldcache = o->ldcache && *o->ldcache ? o->ldcache : "/etc/ld.so.cache";
+
+        r = ldcache_load(ctx->rootfd, ldcache, &ctx->cache, err);
         if (r < 0)
                 return r;
         r = libraries_find_nvml(ctx, err);
@@ -256,7 +296,7 @@ static int discover_driver(struct discover_ctx *ctx, struct nctk_error **err) {
                 return r;
         if (o->flags & NCTK_DISCOVER_NO_NVML)
                 return gpus_from_proc(ctx, kernel, err);
-        return gpus_from_nvml(ctx, err);
+        return gpus_from_nvml(ctx, ldcache, err);
 }
 
 int nctk_discover(const struct nctk_discover_opts *opts, struct nctk_inventory **ret_inv,

@@ -836,6 +836,11 @@ static int query_check(const struct nvml_query *q, struct nctk_error **err) {
 }
 
 int nvml_query_run(const struct nvml_query *q, struct nvml_result **ret, struct nctk_error **err) {
+        return nvml_query_run_raw(q, ret, NULL, NULL, err);
+}
+
+int nvml_query_run_raw(const struct nvml_query *q, struct nvml_result **ret, char **ret_raw,
+                       size_t *ret_raw_len, struct nctk_error **err) {
         _cleanup_(helper_killp) struct helper h = { .pidfd = -EBADF, .status = -1 };
         _cleanup_close_ int sock = -EBADF, child_sock = -EBADF;
         _cleanup_free_ char *buf = NULL;
@@ -887,6 +892,10 @@ int nvml_query_run(const struct nvml_query *q, struct nvml_result **ret, struct 
                 return nctk_error_set(err, -r, "cannot read the NVML helper's answer: %s",
                                       strerror(-r));
         r = nvml_result_parse(buf, len, ret, err);
+        if (r >= 0 && ret_raw) {
+                *ret_raw = TAKE_PTR(buf);
+                *ret_raw_len = len;
+        }
         if (r == -EPIPE) {
                 status_describe(&h, st, sizeof(st));
                 return nctk_error_set(err, EPIPE,

@@ -46,6 +46,11 @@ struct nvml_result {
  * failures in the helper (chroot, setresuid) pass on their errno. */
 int nvml_query_run(const struct nvml_query *q, struct nvml_result **ret, struct nctk_error **err);
 
+/* The same, also returning the helper's validated answer (the wire format below), which the
+ * inventory cache keeps. */
+int nvml_query_run_raw(const struct nvml_query *q, struct nvml_result **ret, char **ret_raw,
+                       size_t *ret_raw_len, struct nctk_error **err);
+
 /* Frees R, its GPUs and their MIG arrays. NULL-safe; returns NULL. */
 struct nvml_result *nvml_result_free(struct nvml_result *r);
 
