@@ -65,11 +65,15 @@ $out"
 # The oracle: what a root should answer, computed from its description.
 oracle() {
         python3 - "$@" <<'EOF'
-import json, os, subprocess, sys
+import importlib.machinery, importlib.util, os, subprocess, sys
 
+# `nctk-sim describe`, called in-process: this runs a hundred times.
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+loader = importlib.machinery.SourceFileLoader("nctk_sim", os.environ["SIM"])
+sim = importlib.util.module_from_spec(importlib.util.spec_from_loader("nctk_sim", loader))
+loader.exec_module(sim)
 what, root = sys.argv[1], sys.argv[2]
-d = json.loads(subprocess.run([os.environ["SIM"], "describe", root], check=True,
-                              capture_output=True, text=True).stdout)
+d = sim.load_description(root)
 vis = [g for g in d["gpus"] if g["visible"]]
 
 def resolve(root, path, depth=0):
