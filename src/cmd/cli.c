@@ -42,6 +42,7 @@ static void cli_help(FILE *f, const char *prog) {
                 "\n"
                 " Commands:\n"
                 "  info                       Report information about the driver and devices\n"
+                "  configure                  Configure a container with GPU support\n"
                 "  list                       List driver components\n"
                 "\n"
                 " Options:\n"
@@ -221,6 +222,8 @@ int cli_main(const char *prog, int argc, char **argv) {
                 r = info_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "list"))
                 r = list_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "configure"))
+                r = configure_main(&c, argc - idx, argv + idx);
         else {
                 fprintf(stderr, "%s: input error: unknown command '%s'\nTry '%s --help' for more "
                         "information.\n", prog, argv[idx], prog);

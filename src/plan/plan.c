@@ -124,6 +124,12 @@ static int add_link(struct planner *p, const char *dir, const char *name, const 
         return l->path && l->target ? 0 : -ENOMEM;
 }
 
+/* A file of the driver's procfs, bound read-only at its usual /proc path. */
+static int add_proc_mount(struct planner *p, const char *path) {
+        return add_mount(p, p->inv->proc_root, path + strlen("/proc"), path,
+                         MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
+}
+
 /* The soname link every library needs, and the three development links the reference adds. */
 static int add_lib_links(struct planner *p, const struct nctk_file *f, const char *dir) {
         const char *base = base_name(f->path);
@@ -215,8 +221,8 @@ static int plan_gpu(struct planner *p, size_t i) {
                 const struct nctk_mig *m = &g->migs[j];
                 if (!sel->migs[i][j] || p->req->mig_config || p->req->mig_monitor)
                         continue;
-                r = add_mount(p, "/", m->gi_caps, m->gi_caps, MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
-                r = r < 0 ? r : add_mount(p, "/", m->ci_caps, m->ci_caps, MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
+                r = add_proc_mount(p, m->gi_caps);
+                r = r < 0 ? r : add_proc_mount(p, m->ci_caps);
                 r = r < 0 ? r : add_cap_node(p, m->gi_caps_minor);
                 r = r < 0 ? r : add_cap_node(p, m->ci_caps_minor);
         }
