@@ -56,12 +56,12 @@ if step "build (gcc)" bash scripts/build.sh build; then
                 --wrap='valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no'
 fi
 if step "build (gcc, ASan+UBSan)" bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
-        suite build-asan "tests (ASan+UBSan)"
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite build-asan "tests (ASan+UBSan)"
 fi
 step "build (clang)" env CC=clang bash scripts/build.sh build-clang
 if step "build (clang, libFuzzer)" env CC=clang bash scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false; then
         for f in build-fuzz/tests/fuzz/fuzz-*; do
-                [ -x "$f" ] || continue
+                [ -f "$f" ] && [ -x "$f" ] || continue
                 t=$(basename "$f" | sed 's/^fuzz-//')
                 # Fuzz a copy: new inputs found here must not change the checkout.
                 work=$(mktemp -d)

@@ -96,7 +96,8 @@ static void sb_tree(struct strbuf *b, int dirfd, const char *path, int depth) {
                         break;
                 }
         }
-        qsort(names, n, sizeof(*names), name_cmp);
+        if (n > 1)
+                qsort(names, n, sizeof(*names), name_cmp);
         for (size_t i = 0; i < n; i++) {
                 sb_str(b, names[i]);
                 if (depth > 0)

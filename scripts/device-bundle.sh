@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds what the GPU machine runs (it has no compiler toolchain for us beyond nvcc, and no
+# package registry): nctk and the test helpers, plus runc and a static busybox from this
+# machine's Debian packages, into out/device-bin, which the device tool carries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+bash scripts/build.sh build-release --buildtype=release -Dc_args=-D_FORTIFY_SOURCE=3
+mkdir -p out/device-bin
+cp build-release/nctk build-release/bench/timeit build-release/tests/e2e/probe out/device-bin/
+cp "$(command -v runc)" /bin/busybox out/device-bin/
+ls -la out/device-bin
