@@ -260,15 +260,18 @@ static int apply_in_container(struct applier *a, struct nctk_error **err) {
                 a->proc_masked = r == 0;
         }
         r = apply_mounts(a, err);
+        log_debug("apply: mounts done");
         if (r >= 0 && a->proc_masked && (r = procmask_seal(a->rootfd)) < 0)
                 return nctk_error_set(err, -r, "cannot make /proc/driver/nvidia read-only: %s",
                                       strerror(-r));
         r = r < 0 ? r : apply_nodes(a, err);
         r = r < 0 ? r : apply_links(a, err);
         r = r < 0 ? r : apply_ldcache(a, err);
+        log_debug("apply: nodes, links and ld cache done");
         /* The cgroup last: it is the one step that acts outside the container's mount
          * namespace, and it swaps the device program atomically or not at all. */
         r = r < 0 ? r : apply_cgroup(a, err);
+        log_debug("apply: device cgroup done");
         return r;
 }
 
@@ -284,6 +287,7 @@ int apply_container(const struct nctk_inventory *inv, const struct edits *e,
         r = sources_open(&a, err);
         if (r < 0)
                 return r;
+        log_debug("apply: %zu mount sources and %zu nodes opened", e->n_mounts, e->n_nodes);
         r = enter_mount_ns(o->pid, err);
         if (r < 0)
                 return r;

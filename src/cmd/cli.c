@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
+#include "util/log.h"
 #include "util/macros.h"
 
 enum {
@@ -184,6 +185,7 @@ int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret)
         struct nctk_error *err = NULL;
         int r;
 
+        log_debug("%s %s: discovering", c->prog, nctk_version());
         if (c->load_kmods) {
                 r = nctk_load_kmods(&c->dopts, &err);
                 if (r < 0) {

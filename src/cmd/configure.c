@@ -16,6 +16,7 @@
 #include "plan/plan.h"
 #include "select/require.h"
 #include "select/select.h"
+#include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -332,6 +333,9 @@ static int configure_apply(struct cli_ctx *c, const struct configure_args *a,
         if (layout_detect(c, a->rootfs, &layout) < 0)
                 return -1;
         r = plan_build(inv, &req, &layout, &e, &err);
+        if (r >= 0)
+                log_debug("plan: %zu mounts, %zu nodes, %zu links, %zu rules", e->n_mounts,
+                          e->n_nodes, e->n_links, e->n_rules);
         if (r >= 0 && (a->caps & (NCTK_CAP_COMPUTE | NCTK_CAP_VIDEO)) && a->compat != COMPAT_DISABLED)
                 r = compat_plan(a->rootfs, inv->driver_version, e, &err);
         if (r >= 0)

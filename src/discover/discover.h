@@ -29,7 +29,10 @@ struct mig_minor {
 int procfs_driver_version(int procfd, char ret[NCTK_VERSION_MAX]);
 int procfs_majors(int procfd, struct nctk_majors *ret);
 int procfs_gpus(int procfd, struct nctk_gpu **ret, size_t *ret_n);
-int procfs_mig_minors(int procfd, struct mig_minor **ret, size_t *ret_n);
+/* Parses at most MAX bytes of driver/nvidia-caps/mig-minors: the file lists every possible
+ * GPU/GPU-instance/compute-instance (thousands of lines, ~7 ms to generate on an H200), while
+ * "config" and "monitor" come first. */
+int procfs_mig_minors(int procfd, size_t max, struct mig_minor **ret, size_t *ret_n);
 int mig_minor_lookup(const struct mig_minor *m, size_t n, const char *name);
 
 /* nodes.c */

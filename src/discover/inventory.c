@@ -221,6 +221,7 @@ static int gpus_from_nvml(struct discover_ctx *ctx, const char *ldcache, struct 
         r = nvml_query_run_raw(&q, &res, key ? &raw : NULL, &len, err);
         if (r < 0)
                 return r;
+        log_debug("NVML: %zu GPUs", res->n_gpus);
         if (key && cache_store(&cp, key, raw, len) < 0)
                 log_debug("cannot store the NVML answer in %s", CACHE_DIR);
         inventory_take(ctx->inv, res);
@@ -249,7 +250,12 @@ static void mig_caps_fill(struct discover_ctx *ctx) {
         size_t n = 0;
         char name[96];
 
-        if (procfs_mig_minors(ctx->procfd, &mm, &n) < 0)
+        bool any_mig = false;
+
+        for (size_t i = 0; i < inv->n_gpus; i++)
+                any_mig |= inv->gpus[i].n_migs > 0;
+        /* Without MIG devices only the first lines (config, monitor) are needed. */
+        if (procfs_mig_minors(ctx->procfd, any_mig ? 8u << 20 : 256, &mm, &n) < 0)
                 log_debug("no MIG minors in '%s/driver/nvidia-caps/mig-minors'", inv->proc_root);
         inv->mig_config_minor = mig_minor_lookup(mm, n, "config");
         inv->mig_monitor_minor = mig_minor_lookup(mm, n, "monitor");
@@ -281,6 +287,7 @@ static int discover_driver(struct discover_ctx *ctx, struct nctk_error **err) {
         r = ldcache_load(ctx->rootfd, ldcache, &ctx->cache, err);
         if (r < 0)
                 return r;
+        log_debug("ld cache '%s': %zu entries", ldcache, ctx->cache->n_entries);
         r = libraries_find_nvml(ctx, err);
         if (r < 0)
                 return r;
@@ -323,6 +330,8 @@ int nctk_discover(const struct nctk_discover_opts *opts, struct nctk_inventory *
         r = r < 0 ? r : configs_discover(&ctx, err);
         if (r < 0)
                 return r;
+        log_debug("inventory: %zu GPUs, %zu libraries, %zu binaries", ctx.inv->n_gpus,
+                  ctx.inv->n_libs, ctx.inv->n_bins);
         *ret_inv = TAKE_PTR(ctx.inv);
         return 0;
 }

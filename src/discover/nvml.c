@@ -643,10 +643,9 @@ static int helper_nvml(struct helper_ctx *c) {
                 rc = c->f.init_v2 ? c->f.init_v2() : c->f.init_with_flags(0);
         if (rc != NVML_OK)
                 return helper_nvml_fail(c, rc, UINT32_MAX, "nvmlInit");
-        r = helper_query(c);
-        c->f.shutdown();
-        /* No dlclose(): the process ends right after the answer. */
-        return r;
+        /* No nvmlShutdown() and no dlclose(): the helper _exit()s right after answering and
+         * the kernel releases the driver's files; the teardown cost ~2.5 ms on an H200. */
+        return helper_query(c);
 }
 
 static int helper_send(struct helper_ctx *c, int sock) {

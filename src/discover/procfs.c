@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "discover/discover.h"
 #include "util/chase.h"
@@ -186,14 +187,45 @@ int procfs_gpus(int procfd, struct nctk_gpu **ret, size_t *ret_n) {
 }
 
 /* driver/nvidia-caps/mig-minors: "config 1", "monitor 2", "gpu0/gi0/access 3", ... */
-int procfs_mig_minors(int procfd, struct mig_minor **ret, size_t *ret_n) {
+/* Reads at most MAX bytes of PATH; a longer file is cut at its last complete line. */
+static int read_head_at(int dirfd, const char *path, size_t max, char **ret) {
+        _cleanup_close_ int fd = chase_open(dirfd, path, O_RDONLY, 0);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+
+        if (fd < 0)
+                return fd;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < max) {
+                ssize_t n = read(fd, buf + len, max - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = '\0';
+        if (len == max) {
+                char *nl = strrchr(buf, '\n');
+                if (nl)
+                        nl[1] = '\0';
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int procfs_mig_minors(int procfd, size_t max, struct mig_minor **ret, size_t *ret_n) {
         _cleanup_free_ char *buf = NULL;
         _cleanup_free_ struct mig_minor *m = NULL;
         char *line, *save = NULL;
         size_t n = 0;
         int r;
 
-        r = read_full_at(procfd, "driver/nvidia-caps/mig-minors", 8u << 20, &buf, NULL);
+        r = read_head_at(procfd, "driver/nvidia-caps/mig-minors", max, &buf);
         if (r < 0)
                 return r;
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -23,7 +23,10 @@ mkdir -p "$rootfs"/{bin,etc,dev,proc,sys,tmp,usr/bin,usr/lib/x86_64-linux-gnu,li
 cp "$BIN/busybox" "$rootfs/bin/"
 for c in sh ls cat echo grep head wc sed; do ln -s busybox "$rootfs/bin/$c"; done
 cp "$work/vecadd" "$BIN/probe" "$rootfs/"
-for f in $(ldd "$work/vecadd" "$BIN/probe" | grep -o '/[^ ]*' | sort -u); do
+# What a real glibc image has: the C library with its compatibility stubs (the driver's own
+# binaries and libcuda still link libpthread, libdl, librt).
+for f in $(ldd "$work/vecadd" "$BIN/probe" /usr/local/nvidia/bin/nvidia-smi | grep -o '/[^ :]*' | grep -v "^$work\|^$BIN" | sort -u) \
+         /lib/x86_64-linux-gnu/lib{pthread.so.0,dl.so.2,rt.so.1,m.so.6}; do
         mkdir -p "$rootfs$(dirname "$f")"
         cp -L "$f" "$rootfs$f"
 done
@@ -35,7 +38,7 @@ cat > "$work/hook.sh" <<HOOK
 #!/bin/sh
 state=\$(cat)
 pid=\$(printf '%s' "\$state" | sed -n 's/.*"pid":[ ]*\([0-9][0-9]*\).*/\1/p')
-exec $BIN/nctk nvidia-container-cli configure --pid="\$pid" "\$@"
+exec $BIN/nctk nvidia-container-cli \${NCTK_DEBUG:+--debug=\$NCTK_DEBUG} configure --pid="\$pid" "\$@"
 HOOK
 chmod +x "$work/hook.sh"
 
@@ -56,7 +59,8 @@ c["process"]["args"] = ["/bin/sh", "-c", script]
 c["root"] = {"path": f"{b}/rootfs", "readonly": False}
 if args:
     c["hooks"] = {"prestart": [{"path": hook, "args": ["hook", *args, f"{b}/rootfs"],
-                                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]}
+                                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                                        "NCTK_DEBUG=" + __import__("os").environ.get("NCTK_DEBUG", "")]}]}
 json.dump(c, open(p, "w"), indent=1)
 PY
         echo "$b"
@@ -64,6 +68,7 @@ PY
 runit() { "$BIN/runc" run --bundle "$1" "nctk-$(basename "$1")" 2>&1; }
 
 uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+"$BIN/nctk" nvidia-container-cli --debug="$OUT/configure-debug.log" list >/dev/null
 b=$(bundle gpu "nvidia-smi -L; /vecadd; cat /proc/driver/nvidia/params | grep ModifyDeviceFiles; ls /proc/driver/nvidia/gpus | wc -l; ls /dev | grep nvidia" --device=0 --compute --utility)
 out=$(runit "$b"); echo "$out" | tee "$OUT/container-gpu.txt"
 check "nvidia-smi -L in the container" "$(echo "$out" | grep -c "UUID: $uuid")" "1"
@@ -76,9 +81,14 @@ out=$(runit "$b"); echo "$out" | tee "$OUT/container-none.txt"
 check "--device=none: no GPU node" "$(echo "$out" | tail -1)" "0"
 check "--device=none: CUDA finds no device" "$(echo "$out" | grep -c '^vecadd ok')" "0"
 
-b=$(bundle req "true" --device=0 --compute --require=cuda>=99.0)
+b=$(bundle req "true" --device=0 --compute "--require=cuda>=99.0")
 out=$(runit "$b"); echo "$out" | tee "$OUT/container-require.txt"
 check "--require cuda>=99.0 refused" "$(echo "$out" | grep -c 'unsatisfied condition: cuda>=99.0')" "1"
+
+# One hooked start with debug timestamps, cache warm, to see where the time goes.
+b=$(bundle dbg "true" --device=0 --compute --utility)
+runit "$b" >/dev/null
+NCTK_DEBUG="$OUT/hook-debug.log" runit "$(NCTK_DEBUG="$OUT/hook-debug.log" bundle dbg2 "true" --device=0 --compute --utility)" >/dev/null
 
 # Timing: a tiny container with and without the hook, interleaved, same run.
 plain=$(bundle tplain "true")
