@@ -22,18 +22,11 @@ struct discover_ctx {
 const char *proc_root_default(int rootfd, const char *root, char *buf, size_t size);
 
 /* procfs.c */
-struct mig_minor {
-        char name[48]; /* "gpu0/gi1/ci0/access", "config", "monitor" */
-        int minor;
-};
 int procfs_driver_version(int procfd, char ret[NCTK_VERSION_MAX]);
 int procfs_majors(int procfd, struct nctk_majors *ret);
 int procfs_gpus(int procfd, struct nctk_gpu **ret, size_t *ret_n);
-/* Parses at most MAX bytes of driver/nvidia-caps/mig-minors: the file lists every possible
- * GPU/GPU-instance/compute-instance (thousands of lines, ~7 ms to generate on an H200), while
- * "config" and "monitor" come first. */
-int procfs_mig_minors(int procfd, size_t max, struct mig_minor **ret, size_t *ret_n);
-int mig_minor_lookup(const struct mig_minor *m, size_t n, const char *name);
+/* The nvidia-caps minor in a /proc capability file (PATH relative to the proc root), or -errno. */
+int procfs_cap_minor(int procfd, const char *path);
 
 /* nodes.c */
 int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err);

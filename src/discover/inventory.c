@@ -243,22 +243,19 @@ static int gpus_from_proc(struct discover_ctx *ctx, const char *kernel, struct n
         return 0;
 }
 
+/* The minor of a capability file given by its /proc path, or -1. */
+static int cap_minor(struct discover_ctx *ctx, const char *proc_path) {
+        int r = procfs_cap_minor(ctx->procfd, proc_path + strlen("/proc/"));
+
+        return r < 0 ? -1 : r;
+}
+
 /* Fills the /proc capability paths and nvidia-caps minors of every MIG device. */
 static void mig_caps_fill(struct discover_ctx *ctx) {
         struct nctk_inventory *inv = ctx->inv;
-        _cleanup_free_ struct mig_minor *mm = NULL;
-        size_t n = 0;
-        char name[96];
 
-        bool any_mig = false;
-
-        for (size_t i = 0; i < inv->n_gpus; i++)
-                any_mig |= inv->gpus[i].n_migs > 0;
-        /* Without MIG devices only the first lines (config, monitor) are needed. */
-        if (procfs_mig_minors(ctx->procfd, any_mig ? 8u << 20 : 256, &mm, &n) < 0)
-                log_debug("no MIG minors in '%s/driver/nvidia-caps/mig-minors'", inv->proc_root);
-        inv->mig_config_minor = mig_minor_lookup(mm, n, "config");
-        inv->mig_monitor_minor = mig_minor_lookup(mm, n, "monitor");
+        inv->mig_config_minor = cap_minor(ctx, "/proc/driver/nvidia/capabilities/mig/config");
+        inv->mig_monitor_minor = cap_minor(ctx, "/proc/driver/nvidia/capabilities/mig/monitor");
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 struct nctk_gpu *g = &inv->gpus[i];
                 for (size_t j = 0; j < g->n_migs; j++) {
@@ -268,10 +265,8 @@ static void mig_caps_fill(struct discover_ctx *ctx) {
                         snprintf(m->ci_caps, sizeof(m->ci_caps),
                                  "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/ci%u/access",
                                  g->minor, m->gi, m->ci);
-                        snprintf(name, sizeof(name), "gpu%u/gi%u/access", g->minor, m->gi);
-                        m->gi_caps_minor = mig_minor_lookup(mm, n, name);
-                        snprintf(name, sizeof(name), "gpu%u/gi%u/ci%u/access", g->minor, m->gi, m->ci);
-                        m->ci_caps_minor = mig_minor_lookup(mm, n, name);
+                        m->gi_caps_minor = cap_minor(ctx, m->gi_caps);
+                        m->ci_caps_minor = cap_minor(ctx, m->ci_caps);
                 }
         }
 }

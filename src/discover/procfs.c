@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "discover/discover.h"
 #include "util/chase.h"
@@ -187,68 +186,25 @@ int procfs_gpus(int procfd, struct nctk_gpu **ret, size_t *ret_n) {
 }
 
 /* driver/nvidia-caps/mig-minors: "config 1", "monitor 2", "gpu0/gi0/access 3", ... */
-/* Reads at most MAX bytes of PATH; a longer file is cut at its last complete line. */
-static int read_head_at(int dirfd, const char *path, size_t max, char **ret) {
-        _cleanup_close_ int fd = chase_open(dirfd, path, O_RDONLY, 0);
+/* A capability file ("DeviceFileMinor: 3\nDeviceFileMode: 292\n..."): the nvidia-caps minor
+ * of that capability. Reading these few small files is cheap, while the driver's
+ * nvidia-caps/mig-minors lists every possible GPU instance and takes ~5 ms to generate. */
+int procfs_cap_minor(int procfd, const char *path) {
         _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
-
-        if (fd < 0)
-                return fd;
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < max) {
-                ssize_t n = read(fd, buf + len, max - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
-        if (len == max) {
-                char *nl = strrchr(buf, '\n');
-                if (nl)
-                        nl[1] = '\0';
-        }
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
-int procfs_mig_minors(int procfd, size_t max, struct mig_minor **ret, size_t *ret_n) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_free_ struct mig_minor *m = NULL;
-        char *line, *save = NULL;
-        size_t n = 0;
+        const char *p;
+        char *end;
+        long v;
         int r;
 
-        r = read_head_at(procfd, "driver/nvidia-caps/mig-minors", max, &buf);
+        r = read_full_at(procfd, path, 4096, &buf, NULL);
         if (r < 0)
                 return r;
-        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                struct mig_minor *e;
-                char name[48];
-                int minor;
-
-                if (sscanf(line, "%47s %d", name, &minor) != 2 || minor < 0)
-                        continue;
-                e = ARRAY_PUSH(m, n);
-                if (!e)
-                        return -ENOMEM;
-                strscpy(e->name, sizeof(e->name), name);
-                e->minor = minor;
-        }
-        *ret = TAKE_PTR(m);
-        *ret_n = n;
-        return 0;
-}
-
-int mig_minor_lookup(const struct mig_minor *m, size_t n, const char *name) {
-        for (size_t i = 0; i < n; i++)
-                if (STREQ(m[i].name, name))
-                        return m[i].minor;
-        return -1;
+        p = strstr(buf, "DeviceFileMinor:");
+        if (!p)
+                return -EINVAL;
+        p += strlen("DeviceFileMinor:");
+        v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > (1 << 20))
+                return -EINVAL;
+        return (int) v;
 }

@@ -222,6 +222,9 @@ def mig_devices():
     want = desc["gpus"][1]["mig_devices"]
     eq(sorted(m["uuid"] for m in g["mig_devices"]), sorted(m["uuid"] for m in want), "MIG UUIDs")
     m = g["mig_devices"][0]
+    w = {x["uuid"]: x for x in want}[m["uuid"]]
+    eq((m["gi"], m["ci"], m["gi_caps_minor"], m["ci_caps_minor"]),
+       (w["gi"], w["ci"], w["gi_cap_minor"], w["ci_cap_minor"]), "MIG ids and caps minors")
     for sel in (f"1:{m['index']}", m["uuid"]):
         lines = list_lines(root, "--device", sel)
         assert root + m["gi_caps"] in lines and root + m["ci_caps"] in lines, lines
