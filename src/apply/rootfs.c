@@ -216,8 +216,14 @@ int rootfs_symlink(int rootfd, const char *path, const char *target, uid_t uid, 
         if (pfd < 0)
                 return pfd;
         if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                char cur[PATH_MAX];
+                ssize_t n;
+
                 if (!S_ISLNK(st.st_mode))
                         return -EEXIST; /* the image's own file: leave it alone */
+                n = readlinkat(pfd, name, cur, sizeof(cur) - 1);
+                if (n >= 0 && (size_t) n == strlen(target) && memcmp(cur, target, (size_t) n) == 0)
+                        return 0; /* already right (a restarted container) */
                 if (unlinkat(pfd, name, 0) < 0)
                         return -errno;
         }

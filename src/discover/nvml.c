@@ -24,6 +24,7 @@
 #include "discover/nvml.h"
 #include "util/fileio.h"
 #include "util/macros.h"
+#include "util/userns.h"
 #include "util/strv.h"
 
 /* ---- the parent's side: decoding the answer -------------------------------------------------- */
@@ -665,7 +666,10 @@ static int helper_send(struct helper_ctx *c, int sock) {
  * code and runs no atexit handlers or stdio flushes of the parent's buffers. */
 static _Noreturn void helper_main(const struct nvml_query *q, const char *root, int sock,
                                   pid_t parent) {
-        struct helper_ctx c = { .q = q, .root = root, .is_root = geteuid() == 0 };
+        /* Root of a user namespace is an ordinary user on the host, which may map no other id
+         * to drop to: there the helper keeps its ids, as an unprivileged caller's would. */
+        struct helper_ctx c = { .q = q, .root = root,
+                                .is_root = geteuid() == 0 && !in_user_namespace() };
         int r;
 
         /* Die with the parent (strictly: with the thread that forked); it may have died before

@@ -189,6 +189,58 @@ def no_ldconfig_from_the_image_runs():
     assert parse(p.stdout)["dlopen"]["libcuda.so.1"] != "error"
 
 
+@test
+def rootless_in_a_user_namespace():
+    """As an unprivileged user's container would be: in a user namespace, without cgroups; device
+    nodes are bind mounts (mknod is impossible there)."""
+    img = os.path.join(WORK, "rootfs-userns")
+    run(["cp", "-a", ROOTFS, img])
+    g = DESC["gpus"][2]
+    script = (f"{NCTK} nvidia-container-cli --root {SIM_ROOT} configure --pid=$$ --no-cgroups "
+              f"--device=2 --compute --utility {img} || exit 1; "
+              f"for f in {img}/dev/nvidia*; do echo \"dev: ${{f#{img}}}\"; done; "
+              f"chroot {img} /probe dlopen libcuda.so.1; chroot {img} /probe open /dev/nvidia{g['minor']}; "
+              f"chroot {img} /usr/bin/nvidia-smi -L | sed 's/^/smi: /'")
+    p = run(["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private",
+             "sh", "-c", script], check=False)
+    eq(p.returncode, 0, p.stderr)
+    r = parse(p.stdout)
+    eq(sorted(d for d in r["dev"] if re.fullmatch(r"/dev/nvidia\d+", d)), [f"/dev/nvidia{g['minor']}"], "nodes")
+    eq(r["open"][f"/dev/nvidia{g['minor']}"], "ENXIO", "the bound node reaches the (absent) driver")
+    assert r["dlopen"]["libcuda.so.1"].endswith(DESC["driver_version"]), r["dlopen"]
+    eq(r["smi"], [f"GPU 0: {g['model']} (UUID: {g['uuid']})"], "nvidia-smi -L")
+    eq(host_mounts_mentioning(img), [], "mounts visible on the host")
+
+
+@test
+def nvml_cache_follows_the_driver_state():
+    """configure reuses NVML's answer only while /proc shows the same driver, GPUs and MIG tree."""
+    sim = os.path.join(WORK, "sim-cache")
+    make_sim(sim, "--gpus", "2")
+    img = os.path.join(WORK, "rootfs-cache")
+    run(["cp", "-a", ROOTFS, img])
+    log = os.path.join(WORK, "cache-debug.log")
+
+    def source():
+        if os.path.exists(log):
+            os.unlink(log)
+        p = run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"exec {NCTK} nvidia-container-cli --debug={log} --root {sim} configure --pid=$$ "
+                 f"--no-cgroups --device=0 --utility {img}"], check=False)
+        eq(p.returncode, 0, p.stderr)
+        text = open(log).read()
+        return "cache" if "NVML answer from the cache" in text else "nvml" if "NVML: " in text else "?"
+
+    source()
+    eq(source(), "cache", "second start, nothing changed")
+    os.makedirs(os.path.join(sim, "proc/driver/nvidia/capabilities/gpu0/mig/gi9"))
+    eq(source(), "nvml", "a MIG instance appeared")
+    eq(source(), "cache", "and is cached again")
+    vfile = os.path.join(sim, "proc/driver/nvidia/version")
+    open(vfile, "a").write("\n")
+    eq(source(), "nvml", "the kernel module changed")
+
+
 if __name__ == "__main__":
     try:
         run_all()
