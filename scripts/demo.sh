@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Builds nctk and shows what it finds: the host's NVIDIA driver and GPUs when there are some,
-# otherwise a simulated driver with two H200s (one in MIG mode) built on the spot.
+# Builds nctk and starts a runc container that sees a GPU: the host's real GPUs when it has an
+# NVIDIA driver, otherwise a simulated driver with two H200s (one in MIG mode) built on the spot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 bash scripts/build.sh build
-nctk=build/nctk
+nctk=$(readlink -f build/nctk)
 
 if [ -r /proc/driver/nvidia/version ]; then
         echo "== the host's driver"
-        args=()
+        root=/
 else
-        sim=$(mktemp -d /tmp/nctk-demo-XXXXXX)
-        trap 'rm -rf "$sim"' EXIT
-        python3 tests/sim/nctk-sim create "$sim" --gpus 2 --mig 1 >/dev/null
-        echo "== no NVIDIA driver on this host: a simulated one in $sim"
-        args=(--root "$sim")
+        root=$(mktemp -d /tmp/nctk-demo-sim-XXXXXX)
+        trap 'rm -rf "$root"' EXIT
+        python3 tests/sim/nctk-sim create "$root" --gpus 2 --mig 1 >/dev/null
+        echo "== no NVIDIA driver on this host: a simulated one in $root"
 fi
-set -x
-"$nctk" "${args[@]}" info
-"$nctk" "${args[@]}" list
+"$nctk" --root "$root" info
+echo
+"$nctk" --root "$root" list --libraries --compute | sed -n 1,5p
+echo "..."
+echo
+echo "== runc run, with 'nvidia-container-cli configure --device=all --compute --utility' as prestart hook"
+python3 scripts/demo-container.py "$nctk" "$(readlink -f build/tests/e2e/probe)" "$root"

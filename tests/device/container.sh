@@ -36,8 +36,10 @@ mkdir -p "$rootfs/etc/ld.so.conf.d"
 
 cat > "$work/hook.sh" <<HOOK
 #!/bin/sh
-state=\$(cat)
-pid=\$(printf '%s' "\$state" | sed -n 's/.*"pid":[ ]*\([0-9][0-9]*\).*/\1/p')
+IFS= read -r state
+pid=\${state#*\\"pid\\":}
+pid=\${pid#"\${pid%%[! ]*}"}
+pid=\${pid%%[!0-9]*}
 exec $BIN/nctk nvidia-container-cli \${NCTK_DEBUG:+--debug=\$NCTK_DEBUG} configure --pid="\$pid" "\$@"
 HOOK
 chmod +x "$work/hook.sh"
