@@ -26,6 +26,12 @@ void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_err
 /* Loads kernel modules when asked, then discovers; prints the error itself. */
 int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret);
 
+/* args.c: option helpers the commands share */
+/* Appends ",ITEM" to a comma list, as repeated --device options join. */
+int cli_join_arg(char **list, const char *item);
+/* The capability of a short option (-c -u -v -g -D -n), or 0. */
+unsigned cli_cap_option(int opt);
+
 /* output.c */
 /* The inventory as JSON on stdout (info --json). */
 int print_inventory_json(const struct nctk_inventory *inv);

@@ -113,15 +113,6 @@ static void configure_help(const char *prog) {
                prog);
 }
 
-static int join_arg(char **list, const char *item) {
-        char *n;
-
-        if (asprintf(&n, "%s%s%s", *list ? *list : "", *list ? "," : "", item) < 0)
-                return -ENOMEM;
-        free(*list);
-        *list = n;
-        return 0;
-}
 
 static int input_error(const struct cli_ctx *c, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -184,22 +175,10 @@ static int parse_pid(const struct cli_ctx *c, struct configure_args *a, const ch
         return 0;
 }
 
-static int cap_of(int opt) {
-        switch (opt) {
-        case 'c': return NCTK_CAP_COMPUTE;
-        case 'u': return NCTK_CAP_UTILITY;
-        case 'v': return NCTK_CAP_VIDEO;
-        case 'g': return NCTK_CAP_GRAPHICS;
-        case 'D': return NCTK_CAP_DISPLAY;
-        case 'n': return NCTK_CAP_NGX;
-        default: return 0;
-        }
-}
-
 static int parse_one(struct cli_ctx *c, struct configure_args *a, int opt, char **argv) {
         switch (opt) {
         case 'p': return parse_pid(c, a, optarg);
-        case 'd': return join_arg(&a->devices, optarg) < 0 ? -1 : 0;
+        case 'd': return cli_join_arg(&a->devices, optarg) < 0 ? -1 : 0;
         case 'r':
                 if (a->n_require >= REQUIRE_MAX)
                         return input_error(c, "too many --require expressions (at most 32)");
@@ -218,8 +197,8 @@ static int parse_one(struct cli_ctx *c, struct configure_args *a, int opt, char 
         case OPT_NO_CNTLIBS: a->compat = COMPAT_DISABLED; return 0;
         case OPT_COMPAT_MODE: return parse_compat(c, a, optarg);
         default:
-                if (cap_of(opt)) {
-                        a->caps |= (unsigned) cap_of(opt);
+                if (cli_cap_option(opt)) {
+                        a->caps |= (unsigned) cli_cap_option(opt);
                         return 0;
                 }
                 return input_error(c, "configure: unknown or incomplete option '%s'", argv[optind - 1]);

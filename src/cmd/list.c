@@ -97,28 +97,6 @@ static void list_help(const char *prog) {
                prog);
 }
 
-/* Appends ",ITEM" to a comma list, as repeated --device options join. */
-static int join_arg(char **list, const char *item) {
-        char *n;
-
-        if (asprintf(&n, "%s%s%s", *list ? *list : "", *list ? "," : "", item) < 0)
-                return -ENOMEM;
-        free(*list);
-        *list = n;
-        return 0;
-}
-
-static int cap_flag(int opt) {
-        switch (opt) {
-        case 'c': return NCTK_CAP_COMPUTE;
-        case 'u': return NCTK_CAP_UTILITY;
-        case 'v': return NCTK_CAP_VIDEO;
-        case 'g': return NCTK_CAP_GRAPHICS;
-        case 'D': return NCTK_CAP_DISPLAY;
-        case 'n': return NCTK_CAP_NGX;
-        default: return 0;
-        }
-}
 
 /* Returns 1 to go on, 0 to exit successfully, -1 on a usage error. */
 static int list_parse(struct cli_ctx *c, int argc, char **argv, struct list_args *a) {
@@ -131,7 +109,7 @@ static int list_parse(struct cli_ctx *c, int argc, char **argv, struct list_args
                 any |= opt != OPT_IMEX && opt != OPT_JSON;
                 switch (opt) {
                 case 'd':
-                        if (join_arg(&a->devices, optarg) < 0)
+                        if (cli_join_arg(&a->devices, optarg) < 0)
                                 return -1;
                         break;
                 case 'l': a->libs = true; break;
@@ -142,7 +120,7 @@ static int list_parse(struct cli_ctx *c, int argc, char **argv, struct list_args
                 case OPT_MIG_CONFIG: a->mig_config = optarg; break;
                 case OPT_MIG_MONITOR: a->mig_monitor = optarg; break;
                 case OPT_IMEX:
-                        if (join_arg(&a->imex, optarg) < 0)
+                        if (cli_join_arg(&a->imex, optarg) < 0)
                                 return -1;
                         break;
                 case OPT_NO_PERSISTENCED: a->dflags |= NCTK_DISCOVER_NO_PERSISTENCED; break;
@@ -154,8 +132,8 @@ static int list_parse(struct cli_ctx *c, int argc, char **argv, struct list_args
                         printf("Usage: %s list [-blfi?] [-d ID] [--compat32] [--json] ...\n", c->prog);
                         return 0;
                 default:
-                        if (cap_flag(opt)) {
-                                a->caps |= (unsigned) cap_flag(opt);
+                        if (cli_cap_option(opt)) {
+                                a->caps |= (unsigned) cli_cap_option(opt);
                                 any = true;
                                 break;
                         }
@@ -175,7 +153,7 @@ static int list_parse(struct cli_ctx *c, int argc, char **argv, struct list_args
         }
         if (!any || (a->caps && !a->libs && !a->bins && !a->ipcs && !a->firmware && !a->devices)) {
                 /* Nothing chosen: everything, as the reference does. */
-                if (!a->devices && join_arg(&a->devices, "all") < 0)
+                if (!a->devices && cli_join_arg(&a->devices, "all") < 0)
                         return -1;
                 a->compat32 = a->libs = a->bins = a->ipcs = a->firmware = true;
         }

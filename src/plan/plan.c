@@ -1,6 +1,7 @@
 /* plan_build(): from what the host has and what the container asked for, the list of edits.
  * No I/O here: every path is computed, so the planner is unit-tested without root and the four
  * back-ends (live container, config.json, CDI, docker args) apply the very same value. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,24 +109,29 @@ static int add_cap_node(struct planner *p, int minor) {
 }
 
 static int add_link(struct planner *p, const char *dir, const char *name, const char *target) {
+        _cleanup_free_ char *path = NULL;
         struct edit_link *l;
 
         if (STREQ(name, target))
                 return 0;
+        path = path_join(dir, name);
+        if (!path)
+                return -ENOMEM;
         for (size_t i = 0; i < p->e->n_links; i++)
-                if (STREQ(base_name(p->e->links[i].path), name) &&
-                    strncmp(p->e->links[i].path, dir, strlen(dir)) == 0)
+                if (STREQ(p->e->links[i].path, path))
                         return 0;
         l = ARRAY_PUSH(p->e->links, p->e->n_links);
         if (!l)
                 return -ENOMEM;
-        l->path = path_join(dir, name);
+        l->path = TAKE_PTR(path);
         l->target = strdup(target);
-        return l->path && l->target ? 0 : -ENOMEM;
+        return l->target ? 0 : -ENOMEM;
 }
 
 /* A file of the driver's procfs, bound read-only at its usual /proc path. */
 static int add_proc_mount(struct planner *p, const char *path) {
+        if (!startswith(path, "/proc/"))
+                return -EINVAL;
         return add_mount(p, p->inv->proc_root, path + strlen("/proc"), path,
                          MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
 }
@@ -201,9 +207,12 @@ static int plan_files(struct planner *p, const struct nctk_file *f, size_t n, co
 
 /* "00000000:00:06.0" (NVML) -> "0000:00:06.0" (the /proc/driver/nvidia/gpus directory). */
 static char *proc_busid(const char *busid) {
-        if (strlen(busid) == 16 && startswith(busid, "0000"))
-                return strdup(busid + 4);
-        return strdup(busid);
+        char *s = strdup(strlen(busid) == 16 && startswith(busid, "0000") ? busid + 4 : busid);
+
+        /* NVML prints hex digits in upper case, the driver's directory names in lower case. */
+        for (char *c = s; c && *c; c++)
+                *c = (char) tolower((unsigned char) *c);
+        return s;
 }
 
 static int plan_gpu(struct planner *p, size_t i) {
@@ -217,12 +226,23 @@ static int plan_gpu(struct planner *p, size_t i) {
         busid = r < 0 ? NULL : ARRAY_PUSH(p->e->proc_gpus, p->e->n_proc_gpus);
         if (r >= 0 && (!busid || !(*busid = proc_busid(g->busid))))
                 return -ENOMEM;
+        /* MIG config/monitor ("all") need the GPU's whole MIG capability tree, so that tools in
+         * the container can create and watch instances; otherwise each selected instance's own
+         * access files. */
+        if (r >= 0 && (p->req->mig_config || p->req->mig_monitor) && g->mig_capable) {
+                char dir[96];
+                snprintf(dir, sizeof(dir), "/proc/driver/nvidia/capabilities/gpu%u/mig", g->minor);
+                r = add_proc_mount(p, dir);
+        }
         for (size_t j = 0; r >= 0 && j < g->n_migs; j++) {
                 const struct nctk_mig *m = &g->migs[j];
-                if (!sel->migs[i][j] || p->req->mig_config || p->req->mig_monitor)
+                bool global = p->req->mig_config || p->req->mig_monitor;
+                if (!sel->migs[i][j] && !global)
                         continue;
-                r = add_proc_mount(p, m->gi_caps);
-                r = r < 0 ? r : add_proc_mount(p, m->ci_caps);
+                if (!global) {
+                        r = add_proc_mount(p, m->gi_caps);
+                        r = r < 0 ? r : add_proc_mount(p, m->ci_caps);
+                }
                 r = r < 0 ? r : add_cap_node(p, m->gi_caps_minor);
                 r = r < 0 ? r : add_cap_node(p, m->ci_caps_minor);
         }
@@ -246,10 +266,14 @@ static int plan_devices(struct planner *p) {
         for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++)
                 if (sel->gpus[i] || sel->has_mig[i])
                         r = plan_gpu(p, i);
-        if (r >= 0 && p->req->mig_config)
+        if (r >= 0 && p->req->mig_config) {
                 r = add_cap_node(p, inv->mig_config_minor);
-        if (r >= 0 && p->req->mig_monitor)
+                r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/config");
+        }
+        if (r >= 0 && p->req->mig_monitor) {
                 r = add_cap_node(p, inv->mig_monitor_minor);
+                r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/monitor");
+        }
         for (size_t k = 0; r >= 0 && k < p->req->n_imex; k++) {
                 char path[80];
                 snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u", p->req->imex[k]);
@@ -257,7 +281,6 @@ static int plan_devices(struct planner *p) {
         }
         if (r >= 0)
                 p->e->mask_proc = true;
-        (void) sel;
         return r;
 }
 
