@@ -173,7 +173,8 @@ static int glob_root(int rootfd, const char *pattern, struct glob_result *g) {
         r = glob_step(rootfd, "", comps, n, g);
         if (r < 0)
                 return r;
-        qsort(g->paths, g->n, sizeof(*g->paths), path_cmp);
+        if (g->n > 1)
+                qsort(g->paths, g->n, sizeof(*g->paths), path_cmp);
         return 0;
 }
 

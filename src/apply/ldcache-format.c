@@ -124,7 +124,8 @@ static int strtab_finalize(struct ldcache_strtab *t, char **ret, uint32_t *ret_s
                 return -ENOMEM;
         for (size_t i = 0; i < t->n; i++)
                 order[i] = &t->v[i];
-        qsort(order, t->n, sizeof(*order), tail_cmp);
+        if (t->n > 1)
+                qsort(order, t->n, sizeof(*order), tail_cmp);
         order[0]->offset = 0;
         for (size_t j = 1; j < t->n; j++) {
                 const struct ldcache_str *p = order[j - 1];
