@@ -1,0 +1,82 @@
+/* /etc/nvidia-container-runtime/config.toml: every key of the reference toolkit, with its
+ * default. Loaded by the hook, the runtime shim and nvidia-ctk. */
+#ifndef NCTK_CONFIG_CONFIG_H
+#define NCTK_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nctk/nctk.h"
+
+/* A NULL-terminated string list owned by the config. */
+typedef char **strv_t;
+
+struct nctk_config {
+        /* top level */
+        bool disable_require;                        /* false */
+        char *swarm_resource;                        /* "" */
+        bool accept_envvar_when_unprivileged;        /* true */
+        bool accept_volume_mounts;                   /* false */
+        char *supported_driver_capabilities;         /* "compat32,compute,display,graphics,ngx,utility,video" */
+
+        struct {                                     /* [nvidia-container-cli] */
+                char *root;                          /* "" */
+                char *path;                          /* "" */
+                strv_t environment;                  /* [] */
+                char *debug;                         /* "" */
+                char *ldcache;                       /* "" */
+                bool load_kmods;                     /* true */
+                bool no_pivot;                       /* false */
+                bool no_cgroups;                     /* false */
+                char *user;                          /* "" */
+                char *ldconfig;                      /* "@/sbin/ldconfig.real" if it exists, else "@/sbin/ldconfig" */
+        } cli;
+
+        struct {                                     /* [nvidia-container-runtime] */
+                char *debug;                         /* "/dev/null" */
+                char *log_level;                     /* "info" */
+                strv_t runtimes;                     /* ["runc", "crun"] */
+                char *mode;                          /* "auto": auto|legacy|csv|cdi|jit-cdi */
+                strv_t cdi_spec_dirs;                /* modes.cdi.spec-dirs ["/etc/cdi", "/var/run/cdi"] */
+                char *cdi_default_kind;              /* modes.cdi.default-kind "nvidia.com/gpu" */
+                strv_t cdi_annotation_prefixes;      /* modes.cdi.annotation-prefixes ["cdi.k8s.io/"] */
+                char *csv_mount_spec_path;           /* modes.csv.mount-spec-path "/etc/nvidia-container-runtime/host-files-for-container.d" */
+                char *csv_compat_container_root;     /* modes.csv.compat-container-root: NULL */
+                strv_t jit_cdi_feature_flags;        /* modes.jit-cdi.nvcdi-feature-flags: NULL */
+                strv_t jit_cdi_disable_hooks;        /* modes.jit-cdi.nvcdi-disable-hooks: NULL */
+                char *legacy_cuda_compat_mode;       /* modes.legacy.cuda-compat-mode "ldconfig" */
+        } runtime;
+
+        struct {                                     /* [nvidia-container-runtime-hook] */
+                char *path;                          /* "nvidia-container-runtime-hook" */
+                bool skip_mode_detection;            /* false */
+        } hook;
+
+        struct {                                     /* [nvidia-ctk] */
+                char *path;                          /* "nvidia-ctk" */
+        } ctk;
+
+        struct {                                     /* [features] */
+                bool allow_cuda_compat_libs_from_container;
+                bool allow_ldconfig_from_container;
+                bool allow_unknown_oci_spec_fields;
+                bool disable_cuda_compat_lib_hook;
+                bool disable_imex_channel_creation;
+                bool ignore_imex_channel_requests;
+                bool no_additional_gids_for_device_nodes;
+        } features;
+
+        char *source; /* the file it was read from, or NULL when only defaults */
+};
+
+/* The config file's path: $NVIDIA_CTK_CONFIG_FILE_PATH, else
+ * ${XDG_CONFIG_HOME:-/etc}/nvidia-container-runtime/config.toml. Heap string. */
+char *config_path(void);
+
+/* Defaults, then PATH's values over them (a missing file is not an error unless REQUIRED).
+ * Unknown keys are ignored with a debug line (newer reference versions add keys); a value of
+ * the wrong type is an error naming the file, line and key. */
+int config_load(const char *path, bool required, struct nctk_config **ret, struct nctk_error **err);
+struct nctk_config *config_free(struct nctk_config *c);
+
+#endif
