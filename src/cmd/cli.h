@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "apply/compat.h"
 #include "nctk/nctk.h"
 
 struct cli_ctx {
@@ -20,6 +21,30 @@ int cli_main(const char *prog, int argc, char **argv);
 int info_main(struct cli_ctx *c, int argc, char **argv);
 int list_main(struct cli_ctx *c, int argc, char **argv);
 int configure_main(struct cli_ctx *c, int argc, char **argv);
+
+#define REQUIRE_MAX 32
+#define IMEX_MAX 64
+
+/* What `configure` was asked for: filled from its options, or by the OCI hook from the
+ * container's spec and environment. */
+struct configure_args {
+        pid_t pid;
+        char *devices;
+        const char *require[REQUIRE_MAX];
+        size_t n_require;
+        unsigned caps;
+        bool compat32, no_cgroups, no_devbind;
+        const char *mig_config, *mig_monitor;
+        unsigned imex[IMEX_MAX];
+        size_t n_imex;
+        enum compat_mode compat;
+        unsigned dflags;
+        const char *rootfs;
+};
+
+/* Runs configure: discover (with the NVML cache), select, check requirements, plan, apply.
+ * Prints its one error line itself; -errno. */
+int configure_run(struct cli_ctx *c, struct configure_args *a);
 
 /* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);

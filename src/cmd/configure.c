@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "apply/apply.h"
-#include "apply/compat.h"
 #include "apply/rootfs.h"
 #include "cmd/cli.h"
 #include "plan/plan.h"
@@ -20,8 +19,6 @@
 #include "util/macros.h"
 #include "util/strv.h"
 
-#define REQUIRE_MAX 32
-#define IMEX_MAX 64
 
 enum {
         OPT_COMPAT32 = 0x100,
@@ -39,20 +36,6 @@ enum {
         OPT_HELP,
 };
 
-struct configure_args {
-        pid_t pid;
-        char *devices;
-        const char *require[REQUIRE_MAX];
-        size_t n_require;
-        unsigned caps;
-        bool compat32, no_cgroups, no_devbind;
-        const char *mig_config, *mig_monitor;
-        unsigned imex[IMEX_MAX];
-        size_t n_imex;
-        enum compat_mode compat;
-        unsigned dflags;
-        const char *rootfs;
-};
 
 static const struct option configure_options[] = {
         { "pid", required_argument, NULL, 'p' },
@@ -326,7 +309,7 @@ static int configure_apply(struct cli_ctx *c, const struct configure_args *a,
         return r;
 }
 
-static int configure_run(struct cli_ctx *c, struct configure_args *a) {
+int configure_run(struct cli_ctx *c, struct configure_args *a) {
         struct nctk_inventory *inv = NULL;
         struct nctk_error *err = NULL;
         struct selection sel = {};
