@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds nctk and runs every test: unit, fuzz-corpus replay, simulated driver and integration
-# suites with gcc; again under ASan/UBSan and valgrind; a clang build; a short fuzzing pass.
+# suites with gcc; again under ASan/UBSan and valgrind; real container engines (docker, containerd,
+# podman, compose; installed here); a clang build; a short fuzzing pass.
 # This is the README's test command, and what CI runs (.ci/run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,12 +52,17 @@ suite() {
 }
 
 if step "build (gcc)" bash scripts/build.sh build; then
-        suite build "tests (gcc)"
+        suite build "tests (gcc)" --no-suite engines
         suite build "unit tests under valgrind" --suite unit --suite fuzz \
                 --wrap='valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no'
+        # Real docker, containerd, podman and docker-compose (scripts/engines.sh), with the gcc build.
+        if step "engines: install docker.io containerd podman docker-compose" \
+                bash -c '. scripts/engines.sh && engines_install'; then
+                suite build "real engines (docker, containerd, podman, compose)" --suite engines
+        fi
 fi
 if step "build (gcc, ASan+UBSan)" bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
-        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite build-asan "tests (ASan+UBSan)"
+        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite build-asan "tests (ASan+UBSan)" --no-suite engines
 fi
 step "build (clang)" env CC=clang bash scripts/build.sh build-clang
 if step "build (clang, libFuzzer)" env CC=clang bash scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false; then
