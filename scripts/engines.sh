@@ -29,16 +29,19 @@ NCTK_ENGINES_DIR=${NCTK_ENGINES_DIR:-/var/lib/nctk-test-engines}
 NCTK_ENGINES_RUN=${NCTK_ENGINES_RUN:-/run/nctk-test}
 NCTK_DOCKER_SOCK=$NCTK_ENGINES_RUN/docker.sock
 NCTK_CONTAINERD_SOCK=$NCTK_ENGINES_RUN/containerd.sock
-NCTK_CTR_NAMESPACE=default
+# Our own containerd namespace: its runc state (/run/containerd/runc/NS) and cgroup (/NS/ID) are ours.
+NCTK_CTR_NAMESPACE=nctk-test
 # Debian's client; a docker CLI of another version may come first on PATH (/usr/local/bin).
 NCTK_DOCKER_BIN=/usr/bin/docker
 
 # Packages, and a command each must provide.
 _engines_packages=(docker.io:dockerd containerd:containerd podman:podman docker-compose:docker-compose)
-# Paths the engines create outside their own directories whatever they are told; removed at stop
-# when they did not exist at start (only what is empty, and podman's blob cache).
+# Paths the engines create outside their own directories whatever they are told (dockerd's plugin
+# directory, the runc shim's sockets, fifos and runc state, podman's blob cache): removed at stop
+# when they did not exist at start.
 _engines_system_paths=(/run/docker /run/containerd /var/lib/containers /etc/cni)
-_engines_cgroups=(docker default libpod_parent)
+# The cgroups they create (cgroupfs driver: docker/ID; containerd: NAMESPACE/ID; podman).
+_engines_cgroups=(docker nctk-test libpod_parent)
 
 _engines_log() { echo "engines: $*" >&2; }
 
@@ -290,7 +293,7 @@ _engines_strays() {
         for p in /proc/[0-9]*; do
                 p=${p#/proc/}
                 [[ $self == *" $p "* ]] && continue
-                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null |
+                tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" |
                         grep -qF -e "$NCTK_ENGINES_DIR/" -e "$NCTK_ENGINES_RUN/" && found+=("$p")
         done
         [ "${#found[@]}" -gt 0 ] || return 0
@@ -352,13 +355,13 @@ engines_stop() {
                 umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null ||
                         _engines_log "cannot unmount $m"
         done
-        # Traces outside our directories: what did not exist at start, if it is ours or empty.
+        # Traces outside our directories: what did not exist at start is all ours; of what did,
+        # only our namespace's runc state.
         local p c
+        rm -rf "/run/containerd/runc/$NCTK_CTR_NAMESPACE"
         if [ -f "$d/system-paths" ]; then
                 while IFS= read -r p; do
-                        [ -e "$p" ] || continue
-                        [ "$p" != /var/lib/containers ] || rm -f "$p/cache/blob-info-cache-v1.boltdb"
-                        find "$p" -depth -type d -empty -delete 2>/dev/null
+                        case $p in /?*/?*) rm -rf "$p" ;; esac
                 done <"$d/system-paths"
         fi
         # Empty cgroups the engines made (cgroupfs driver, containerd's namespace, podman).
