@@ -184,51 +184,6 @@ static int apply_nodes(struct applier *a, struct nctk_error **err) {
         return 0;
 }
 
-static int apply_links(struct applier *a, struct nctk_error **err) {
-        for (size_t i = 0; i < a->e->n_links; i++) {
-                const struct edit_link *l = &a->e->links[i];
-                int r = rootfs_symlink(a->rootfd, l->path, l->target, a->uid, a->gid, &a->j);
-
-                if (r == -EEXIST) {
-                        log_warning("'%s' is a file of the image, not a link: left as it is",
-                                    l->path);
-                        continue;
-                }
-                if (r < 0)
-                        return nctk_error_set(err, -r, "symlink '%s': %s", l->path, strerror(-r));
-        }
-        return 0;
-}
-
-static int apply_ldcache(struct applier *a, struct nctk_error **err) {
-        _cleanup_free_ char **dirs = NULL;
-        char **conf = NULL;
-        size_t n_conf = 0, n = 0;
-        int r;
-
-        if (a->o->no_ldcache || a->e->n_ldcache_dirs == 0)
-                return 0;
-        r = ldcache_dirs_from_conf(a->rootfd, &conf, &n_conf);
-        if (r < 0)
-                return nctk_error_set(err, -r, "cannot read the container's ld.so.conf: %s",
-                                      strerror(-r));
-        dirs = calloc(n_conf + a->e->n_ldcache_dirs + 1, sizeof(char *));
-        if (!dirs)
-                r = -ENOMEM;
-        for (size_t i = 0; dirs && i < a->e->n_ldcache_dirs; i++)
-                dirs[n++] = a->e->ldcache_dirs[i];
-        for (size_t i = 0; dirs && i < n_conf; i++)
-                dirs[n++] = conf[i];
-        if (r >= 0)
-                r = ldcache_write(a->rootfd, (const char *const *) dirs, n, "/etc/ld.so.cache", err);
-        for (size_t i = 0; i < n_conf; i++)
-                free(conf[i]);
-        free(conf);
-        if (r < 0 && err && !*err)
-                nctk_error_set(err, -r, "cannot write the container's ld.so.cache: %s", strerror(-r));
-        return r;
-}
-
 static int apply_cgroup(struct applier *a, struct nctk_error **err) {
         _cleanup_free_ struct device_rule *rules = NULL;
 
@@ -265,8 +220,9 @@ static int apply_in_container(struct applier *a, struct nctk_error **err) {
                 return nctk_error_set(err, -r, "cannot make /proc/driver/nvidia read-only: %s",
                                       strerror(-r));
         r = r < 0 ? r : apply_nodes(a, err);
-        r = r < 0 ? r : apply_links(a, err);
-        r = r < 0 ? r : apply_ldcache(a, err);
+        r = r < 0 ? r : apply_links(a->rootfd, a->e, a->uid, a->gid, &a->j, err);
+        if (r >= 0 && !a->o->no_ldcache)
+                r = apply_ldcache(a->rootfd, a->e->ldcache_dirs, a->e->n_ldcache_dirs, err);
         log_debug("apply: nodes, links and ld cache done");
         /* The cgroup last: it is the one step that acts outside the container's mount
          * namespace, and it swaps the device program atomically or not at all. */

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apply/spec.h"
 #include "cmd/cli.h"
+#include "cmd/runtime.h"
 #include "util/macros.h"
 
 static const char *basename_of(const char *p) {
@@ -15,15 +17,31 @@ static const char *basename_of(const char *p) {
 static void usage(FILE *f) {
         fprintf(f, "Usage: nctk COMMAND [ARG...]\n"
                    "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
+                   "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
                    "\n"
-                   "nctk is also installed as: nvidia-container-cli\n");
+                   "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime\n");
+}
+
+/* The runtime shim's mode forced by the name it was called by (the reference installs
+ * nvidia-container-runtime.cdi and .legacy), or NULL. */
+static bool runtime_name(const char *name, const char **ret_mode) {
+        *ret_mode = NULL;
+        if (STREQ(name, "nvidia-container-runtime.cdi"))
+                *ret_mode = "cdi";
+        else if (STREQ(name, "nvidia-container-runtime.legacy"))
+                *ret_mode = "legacy";
+        else if (!STREQ(name, "nvidia-container-runtime"))
+                return false;
+        return true;
 }
 
 int main(int argc, char **argv) {
-        const char *name = argc > 0 ? basename_of(argv[0]) : "nctk";
+        const char *name = argc > 0 ? basename_of(argv[0]) : "nctk", *mode = NULL;
 
         if (STREQ(name, "nvidia-container-cli"))
                 return cli_main(name, argc, argv);
+        if (runtime_name(name, &mode))
+                return runtime_main("nvidia-container-runtime", argc, argv, mode);
         if (argc < 2 || STREQ(argv[1], "--help") || STREQ(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 1 : 0;
@@ -34,6 +52,11 @@ int main(int argc, char **argv) {
         }
         if (STREQ(argv[1], "nvidia-container-cli"))
                 return cli_main("nvidia-container-cli", argc - 1, argv + 1);
+        if (STREQ(argv[1], "runtime") || runtime_name(argv[1], &mode))
+                return runtime_main("nvidia-container-runtime", argc - 1, argv + 1, mode);
+        /* Hidden: the createContainer hook the runtime shim adds to config.json. */
+        if (STREQ(argv[1], SPEC_HOOK_FINALIZE))
+                return hook_finalize_main(argc - 1, argv + 1);
         /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come
          * after the command word too, so hand the whole line to the cli parser. */
         return cli_main("nctk", argc, argv);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The runtime shim's cost on the simulated driver, as ratios against plain runc measured in one
+# run (interleaved, as bench/runc-ratio.py does, so machine noise hits all alike):
+#  1. `nvidia-container-runtime run` of a container without GPU (pass-through: config read,
+#     nothing written, exec runc) over `runc run` of the same bundle;
+#  2. `nvidia-container-runtime run` of a container with NVIDIA_VISIBLE_DEVICES=0 in cdi mode
+#     (discover from the cache, plan, config.json rewritten, runc makes the mounts, nodes and
+#     cgroup, our createContainer hook the links and ld cache) over plain `runc run`;
+#  and, for comparison, runc with the configure prestart hook for the same GPU (legacy path).
+# usage: bench/bench-shim.sh [BUILD_DIR] [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=$(readlink -f "${1:-build}")
+n=${2:-40}
+work=$(mktemp -d /tmp/nctk-bench-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+echo "# bench-shim: $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus, n=$n"
+python3 - "$work" "$build" "$n" <<'PY'
+import json, os, random, statistics, subprocess, sys, time
+sys.path.insert(0, "tests/e2e")
+from containers import make_bundle, make_hook, make_rootfs, make_sim
+work, build, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+make_sim(f"{work}/sim", "--gpus", "1")
+rootfs = make_rootfs(f"{work}/rootfs", f"{build}/tests/e2e/probe")
+shim = f"{work}/nvidia-container-runtime"
+os.symlink(f"{build}/nctk", shim)
+with open(f"{work}/config.toml", "w") as f:
+    f.write(f'[nvidia-container-cli]\nroot = "{work}/sim"\n[nvidia-container-runtime]\nmode = "cdi"\n')
+env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=f"{work}/config.toml")
+
+def bundle(name, env_add=(), **kw):
+    b = make_bundle(f"{work}/{name}", rootfs, None, "true", **kw)
+    cfg = json.load(open(f"{b}/config.json"))
+    cfg["process"]["env"] += list(env_add)
+    json.dump(cfg, open(f"{b}/config.json", "w"), indent=1)
+    return b
+
+plain = bundle("plain")
+gpu = bundle("gpu", ["NVIDIA_VISIBLE_DEVICES=0"])
+hooked = bundle("hooked", hook=make_hook(f"{work}/hook.sh"),
+                hook_args=["--device=0", "--compute", "--utility"],
+                hook_env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"NCTK={build}/nctk",
+                          f"SIM_ROOT={work}/sim"])
+cases = [("runc run, plain", "runc", plain), ("shim run, no GPU", shim, plain),
+         ("shim run, 1 GPU, cdi mode", shim, gpu), ("runc run + configure hook, 1 GPU", "runc", hooked)]
+t = {c[0]: [] for c in cases}
+rng = random.Random(1)
+for i in range(n + 2):
+    # A new order every round, so that no case always follows the slowest one.
+    for k, (name, rt, b) in sorted(enumerate(cases), key=lambda _: rng.random()):
+        cid = f"bench-shim-{i}-{k}"
+        t0 = time.perf_counter()
+        subprocess.run([rt, "--root", f"{work}/state", "run", "--bundle", b, cid], check=True,
+                       capture_output=True, env=env)
+        if i >= 2:  # the first two fill the NVML cache and the page cache
+            t[name].append((time.perf_counter() - t0) * 1e3)
+base = statistics.median(t[cases[0][0]])
+for name, _, _ in cases:
+    m = statistics.median(t[name])
+    print(f"{name:36s} median {m:6.1f} ms  overhead {m - base:+5.1f} ms  ratio {m / base:.3f}")
+PY
