@@ -1,5 +1,6 @@
 /* nctk: one binary for every command name of the toolkit. It dispatches on the name it was
  * called by (argv[0]) and, when called as nctk, on its first word. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,12 +15,20 @@ static const char *basename_of(const char *p) {
         return s ? s + 1 : p;
 }
 
+static bool is_hook_name(const char *name) {
+        return STREQ(name, "nvidia-container-runtime-hook") ||
+               STREQ(name, "nvidia-container-toolkit");
+}
+
 static void usage(FILE *f) {
         fprintf(f, "Usage: nctk COMMAND [ARG...]\n"
                    "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
                    "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
+                   "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
+                   "                                      (as nvidia-container-runtime-hook)\n"
                    "\n"
-                   "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime\n");
+                   "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
+                   "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other name)\n");
 }
 
 /* The runtime shim's mode forced by the name it was called by (the reference installs
@@ -42,6 +51,8 @@ int main(int argc, char **argv) {
                 return cli_main(name, argc, argv);
         if (runtime_name(name, &mode))
                 return runtime_main("nvidia-container-runtime", argc, argv, mode);
+        if (is_hook_name(name))
+                return hook_main(argc, argv);
         if (argc < 2 || STREQ(argv[1], "--help") || STREQ(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 1 : 0;
@@ -57,6 +68,8 @@ int main(int argc, char **argv) {
         /* Hidden: the createContainer hook the runtime shim adds to config.json. */
         if (STREQ(argv[1], SPEC_HOOK_FINALIZE))
                 return hook_finalize_main(argc - 1, argv + 1);
+        if (STREQ(argv[1], "hook") || is_hook_name(argv[1]))
+                return hook_main(argc - 1, argv + 1);
         /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come
          * after the command word too, so hand the whole line to the cli parser. */
         return cli_main("nctk", argc, argv);

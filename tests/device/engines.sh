@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine: the OCI hook alone, and the runtime shim in legacy and cdi modes, each
+# starting a real runc container on the H200 that runs nvidia-smi and a CUDA program; then the
+# start cost of each path against plain runc, interleaved in one run.
+# usage: BIN=out/device-bin OUT=dir tests/device/engines.sh
+set -uo pipefail
+BIN=$(readlink -f "${BIN:-out/device-bin}")
+OUT=${OUT:-/tmp}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/nctk-eng-XXXXXX)
+pass=0
+fail=0
+check() { # NAME GOT WANT
+        if [ "$2" == "$3" ]; then echo "ok - $1: $2"; pass=$((pass + 1));
+        else echo "FAIL - $1: got '$2', want '$3'"; fail=$((fail + 1)); fi
+}
+
+# The image, as in container.sh.
+nvcc -O2 -o "$work/vecadd" "$here/vecadd.cu" || exit 1
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,etc/ld.so.conf.d,dev,proc,sys,tmp,usr/bin}
+cp "$BIN/busybox" "$rootfs/bin/"
+for c in sh ls cat echo grep wc; do ln -s busybox "$rootfs/bin/$c"; done
+cp "$work/vecadd" "$rootfs/"
+for f in $(ldd "$work/vecadd" /usr/local/nvidia/bin/nvidia-smi | grep -o '/[^ :]*' | grep -v "^$work" | sort -u) \
+         /lib/x86_64-linux-gnu/lib{pthread.so.0,dl.so.2,rt.so.1,m.so.6}; do
+        mkdir -p "$rootfs$(dirname "$f")"
+        cp -L "$f" "$rootfs$f"
+done
+echo 12 > "$rootfs/etc/debian_version"
+echo 'include /etc/ld.so.conf.d/*.conf' > "$rootfs/etc/ld.so.conf"
+
+# The toolkit's names, as a package installs them.
+mkdir -p "$work/bin"
+for n in nvidia-container-runtime nvidia-container-runtime-hook nvidia-container-cli; do
+        ln -s "$BIN/nctk" "$work/bin/$n"
+done
+cat > "$work/config.toml" <<TOML
+[nvidia-container-runtime]
+runtimes = ["$BIN/runc"]
+mode = "legacy"
+
+[nvidia-container-runtime-hook]
+path = "$work/bin/nvidia-container-runtime-hook"
+TOML
+sed 's/mode = "legacy"/mode = "cdi"/' "$work/config.toml" > "$work/config-cdi.toml"
+
+# bundle NAME SCRIPT HOOK(yes|no) ENV...: the container asks for a GPU through its environment.
+bundle() {
+        local b=$work/$1 script=$2 hook=$3
+        shift 3
+        mkdir -p "$b"
+        cp -a "$rootfs" "$b/rootfs"
+        (cd "$b" && "$BIN/runc" spec)
+        python3 - "$b" "$script" "$hook" "$work/bin/nvidia-container-runtime-hook" "$@" <<'PY'
+import json, sys
+b, script, hook, hookpath, env = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+p = f"{b}/config.json"
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/sh", "-c", script]
+c["process"]["env"] += env
+c["root"] = {"path": f"{b}/rootfs", "readonly": False}
+if hook == "yes":
+    c["hooks"] = {"prestart": [{"path": hookpath, "args": ["nvidia-container-runtime-hook", "prestart"],
+                                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]}
+json.dump(c, open(p, "w"), indent=1)
+PY
+        echo "$b"
+}
+gpu_env="NVIDIA_VISIBLE_DEVICES=0 NVIDIA_DRIVER_CAPABILITIES=compute,utility"
+uuid=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+script="nvidia-smi -L; /vecadd"
+
+# 1. The hook alone, as dockerd --gpus would add it.
+b=$(bundle hook "$script" yes $gpu_env)
+out=$("$BIN/runc" run --bundle "$b" e-hook 2>&1); echo "$out" | tee "$OUT/engines-hook.txt"
+check "hook: nvidia-smi -L" "$(echo "$out" | grep -c "UUID: $uuid")" "1"
+check "hook: CUDA program" "$(echo "$out" | grep -c '^vecadd ok')" "1"
+
+# 2 and 3. The shim, called as containerd calls runc.
+for mode in legacy cdi; do
+        cfg=$work/config.toml
+        [ "$mode" = cdi ] && cfg=$work/config-cdi.toml
+        b=$(bundle "shim-$mode" "$script" no $gpu_env)
+        out=$(NVIDIA_CTK_CONFIG_FILE_PATH=$cfg "$work/bin/nvidia-container-runtime" run --bundle "$b" "e-$mode" 2>&1)
+        echo "$out" | tee "$OUT/engines-shim-$mode.txt"
+        check "shim $mode: nvidia-smi -L" "$(echo "$out" | grep -c "UUID: $uuid")" "1"
+        check "shim $mode: CUDA program" "$(echo "$out" | grep -c '^vecadd ok')" "1"
+done
+
+# 4. A container without a GPU passes through the shim with config.json untouched.
+b=$(bundle plain-through "true" no)
+before=$(sha256sum "$b/config.json")
+NVIDIA_CTK_CONFIG_FILE_PATH=$work/config.toml "$work/bin/nvidia-container-runtime" run --bundle "$b" e-plain >/dev/null 2>&1
+check "shim: no GPU, config.json untouched" "$(sha256sum "$b/config.json")" "$before"
+
+# Timing: plain runc, hook, shim legacy, shim cdi, shim without GPU; 30 rounds interleaved.
+tp=$(bundle t-plain "true" no)
+th=$(bundle t-hook "true" yes $gpu_env)
+tl=$(bundle t-legacy "true" no $gpu_env)
+tc=$(bundle t-cdi "true" no $gpu_env)
+tn=$(bundle t-nogpu "true" no)
+python3 - "$BIN/runc" "$work/bin/nvidia-container-runtime" "$work" "$tp" "$th" "$tl" "$tc" "$tn" <<'PY' | tee "$OUT/engines-timing.txt"
+import os, statistics, subprocess, sys, time
+runc, shim, work, tp, th, tl, tc, tn = sys.argv[1:]
+cases = [("plain runc", [runc], tp, None), ("runc + hook", [runc], th, None),
+         ("shim legacy", [shim], tl, f"{work}/config.toml"), ("shim cdi", [shim], tc, f"{work}/config-cdi.toml"),
+         ("shim, no GPU", [shim], tn, f"{work}/config.toml")]
+t = {c[0]: [] for c in cases}
+for i in range(30):
+    for name, cmd, b, cfg in cases:
+        env = dict(os.environ)
+        if cfg:
+            env["NVIDIA_CTK_CONFIG_FILE_PATH"] = cfg
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ["run", "--bundle", b, f"t{i}{abs(hash(name)) % 1000}"], check=True,
+                       capture_output=True, env=env)
+        t[name].append((time.perf_counter() - t0) * 1e3)
+base = statistics.median(t["plain runc"])
+for name, *_ in cases:
+    m = statistics.median(t[name])
+    print(f"{name:14s} median {m:6.1f} ms  +{m - base:5.1f} ms  ratio {m / base:.3f}  (30 runs)")
+PY
+echo "# $pass passed, $fail failed"
+rm -rf "$work"
+[ "$fail" -eq 0 ]
