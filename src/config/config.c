@@ -1,254 +1,380 @@
-/* TEMPORARY (branch wip-hook): a minimal config.toml reader so that the hook and its end-to-end
- * test run before the real loader lands. It reads flat "key = value" lines (strings, booleans) of
- * the sections below and nothing else (no arrays, no multi-line values, no escapes). The lead
- * replaces this file, and src/config/meson.build, with the real implementation of config.h. */
+/* config.toml: the reference toolkit's defaults, then the file's values over them. The key table
+ * below is the whole mapping between the file and struct nctk_config; loading, freeing and the
+ * check for unknown keys all walk it. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
+#include "config/toml.h"
+#include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
-enum key_type { KEY_BOOL, KEY_STRING };
+#define RELATIVE_PATH "nvidia-container-runtime/config.toml"
 
-static const struct key {
-        const char *section, *name;
-        enum key_type type;
+enum key_kind { KEY_BOOL, KEY_STRING, KEY_STRV };
+
+struct key_map {
+        const char *path;
+        enum key_kind kind;
         size_t offset;
-} keys[] = {
-#define K(s, n, t, f) { s, n, t, offsetof(struct nctk_config, f) }
-        K("", "disable-require", KEY_BOOL, disable_require),
-        K("", "swarm-resource", KEY_STRING, swarm_resource),
-        K("", "accept-nvidia-visible-devices-envvar-when-unprivileged", KEY_BOOL,
-          accept_envvar_when_unprivileged),
-        K("", "accept-nvidia-visible-devices-as-volume-mounts", KEY_BOOL, accept_volume_mounts),
-        K("", "supported-driver-capabilities", KEY_STRING, supported_driver_capabilities),
-        K("nvidia-container-cli", "root", KEY_STRING, cli.root),
-        K("nvidia-container-cli", "path", KEY_STRING, cli.path),
-        K("nvidia-container-cli", "debug", KEY_STRING, cli.debug),
-        K("nvidia-container-cli", "ldcache", KEY_STRING, cli.ldcache),
-        K("nvidia-container-cli", "load-kmods", KEY_BOOL, cli.load_kmods),
-        K("nvidia-container-cli", "no-pivot", KEY_BOOL, cli.no_pivot),
-        K("nvidia-container-cli", "no-cgroups", KEY_BOOL, cli.no_cgroups),
-        K("nvidia-container-cli", "user", KEY_STRING, cli.user),
-        K("nvidia-container-cli", "ldconfig", KEY_STRING, cli.ldconfig),
-        K("nvidia-container-runtime", "debug", KEY_STRING, runtime.debug),
-        K("nvidia-container-runtime", "log-level", KEY_STRING, runtime.log_level),
-        K("nvidia-container-runtime", "mode", KEY_STRING, runtime.mode),
-        K("nvidia-container-runtime.modes.legacy", "cuda-compat-mode", KEY_STRING,
-          runtime.legacy_cuda_compat_mode),
-        K("nvidia-container-runtime-hook", "path", KEY_STRING, hook.path),
-        K("nvidia-container-runtime-hook", "skip-mode-detection", KEY_BOOL,
-          hook.skip_mode_detection),
-        K("nvidia-ctk", "path", KEY_STRING, ctk.path),
-        K("features", "allow-cuda-compat-libs-from-container", KEY_BOOL,
-          features.allow_cuda_compat_libs_from_container),
-        K("features", "allow-ldconfig-from-container", KEY_BOOL,
-          features.allow_ldconfig_from_container),
-        K("features", "allow-unknown-oci-spec-fields", KEY_BOOL,
-          features.allow_unknown_oci_spec_fields),
-        K("features", "disable-cuda-compat-lib-hook", KEY_BOOL,
-          features.disable_cuda_compat_lib_hook),
-        K("features", "disable-imex-channel-creation", KEY_BOOL,
-          features.disable_imex_channel_creation),
-        K("features", "ignore-imex-channel-requests", KEY_BOOL,
-          features.ignore_imex_channel_requests),
-        K("features", "no-additional-gids-for-device-nodes", KEY_BOOL,
-          features.no_additional_gids_for_device_nodes),
-#undef K
 };
 
+#define CFG(field) offsetof(struct nctk_config, field)
+#define CLI "nvidia-container-cli."
+#define RT "nvidia-container-runtime."
+#define FEAT "features."
+
+static const struct key_map key_map[] = {
+        { "disable-require", KEY_BOOL, CFG(disable_require) },
+        { "swarm-resource", KEY_STRING, CFG(swarm_resource) },
+        { "accept-nvidia-visible-devices-envvar-when-unprivileged", KEY_BOOL,
+          CFG(accept_envvar_when_unprivileged) },
+        { "accept-nvidia-visible-devices-as-volume-mounts", KEY_BOOL, CFG(accept_volume_mounts) },
+        { "supported-driver-capabilities", KEY_STRING, CFG(supported_driver_capabilities) },
+
+        { CLI "root", KEY_STRING, CFG(cli.root) },
+        { CLI "path", KEY_STRING, CFG(cli.path) },
+        { CLI "environment", KEY_STRV, CFG(cli.environment) },
+        { CLI "debug", KEY_STRING, CFG(cli.debug) },
+        { CLI "ldcache", KEY_STRING, CFG(cli.ldcache) },
+        { CLI "load-kmods", KEY_BOOL, CFG(cli.load_kmods) },
+        { CLI "no-pivot", KEY_BOOL, CFG(cli.no_pivot) },
+        { CLI "no-cgroups", KEY_BOOL, CFG(cli.no_cgroups) },
+        { CLI "user", KEY_STRING, CFG(cli.user) },
+        { CLI "ldconfig", KEY_STRING, CFG(cli.ldconfig) },
+
+        { RT "debug", KEY_STRING, CFG(runtime.debug) },
+        { RT "log-level", KEY_STRING, CFG(runtime.log_level) },
+        { RT "runtimes", KEY_STRV, CFG(runtime.runtimes) },
+        { RT "mode", KEY_STRING, CFG(runtime.mode) },
+        { RT "modes.cdi.spec-dirs", KEY_STRV, CFG(runtime.cdi_spec_dirs) },
+        { RT "modes.cdi.default-kind", KEY_STRING, CFG(runtime.cdi_default_kind) },
+        { RT "modes.cdi.annotation-prefixes", KEY_STRV, CFG(runtime.cdi_annotation_prefixes) },
+        { RT "modes.csv.mount-spec-path", KEY_STRING, CFG(runtime.csv_mount_spec_path) },
+        { RT "modes.csv.compat-container-root", KEY_STRING,
+          CFG(runtime.csv_compat_container_root) },
+        { RT "modes.jit-cdi.nvcdi-feature-flags", KEY_STRV, CFG(runtime.jit_cdi_feature_flags) },
+        { RT "modes.jit-cdi.nvcdi-disable-hooks", KEY_STRV, CFG(runtime.jit_cdi_disable_hooks) },
+        { RT "modes.legacy.cuda-compat-mode", KEY_STRING, CFG(runtime.legacy_cuda_compat_mode) },
+
+        { "nvidia-container-runtime-hook.path", KEY_STRING, CFG(hook.path) },
+        { "nvidia-container-runtime-hook.skip-mode-detection", KEY_BOOL,
+          CFG(hook.skip_mode_detection) },
+        { "nvidia-ctk.path", KEY_STRING, CFG(ctk.path) },
+
+        { FEAT "allow-cuda-compat-libs-from-container", KEY_BOOL,
+          CFG(features.allow_cuda_compat_libs_from_container) },
+        { FEAT "allow-ldconfig-from-container", KEY_BOOL,
+          CFG(features.allow_ldconfig_from_container) },
+        { FEAT "allow-unknown-oci-spec-fields", KEY_BOOL,
+          CFG(features.allow_unknown_oci_spec_fields) },
+        { FEAT "disable-cuda-compat-lib-hook", KEY_BOOL,
+          CFG(features.disable_cuda_compat_lib_hook) },
+        { FEAT "disable-imex-channel-creation", KEY_BOOL,
+          CFG(features.disable_imex_channel_creation) },
+        { FEAT "ignore-imex-channel-requests", KEY_BOOL,
+          CFG(features.ignore_imex_channel_requests) },
+        { FEAT "no-additional-gids-for-device-nodes", KEY_BOOL,
+          CFG(features.no_additional_gids_for_device_nodes) },
+};
+
+static const char *const known_tables[] = {
+        "nvidia-container-cli",
+        "nvidia-container-runtime",
+        "nvidia-container-runtime.modes",
+        "nvidia-container-runtime.modes.cdi",
+        "nvidia-container-runtime.modes.csv",
+        "nvidia-container-runtime.modes.jit-cdi",
+        "nvidia-container-runtime.modes.legacy",
+        "nvidia-container-runtime-hook",
+        "nvidia-ctk",
+        "features",
+};
+
+/* Defaults of GetDefault() in the reference's api/config/v1/config.go; the ldconfig and user
+ * defaults depend on the host and are set apart. Fields left out here default to NULL. */
+static const struct {
+        size_t offset;
+        const char *value;
+} default_strings[] = {
+        { CFG(swarm_resource), "" },
+        { CFG(supported_driver_capabilities),
+          "compat32,compute,display,graphics,ngx,utility,video" },
+        { CFG(cli.root), "" },
+        { CFG(cli.path), "" },
+        { CFG(cli.debug), "" },
+        { CFG(cli.ldcache), "" },
+        { CFG(runtime.debug), "/dev/null" },
+        { CFG(runtime.log_level), "info" },
+        { CFG(runtime.mode), "auto" },
+        { CFG(runtime.cdi_default_kind), "nvidia.com/gpu" },
+        { CFG(runtime.csv_mount_spec_path),
+          "/etc/nvidia-container-runtime/host-files-for-container.d" },
+        { CFG(runtime.legacy_cuda_compat_mode), "ldconfig" },
+        { CFG(hook.path), "nvidia-container-runtime-hook" },
+        { CFG(ctk.path), "nvidia-ctk" },
+};
+
+static const char *const default_runtimes[] = { "runc", "crun", NULL };
+static const char *const default_spec_dirs[] = { "/etc/cdi", "/var/run/cdi", NULL };
+static const char *const default_annotation_prefixes[] = { "cdi.k8s.io/", NULL };
+static const char *const empty_strv[] = { NULL };
+
+static void *field(struct nctk_config *c, size_t offset) {
+        return (char *) c + offset;
+}
+
+static void toml_strv_freep(char ***strv) {
+        toml_strv_free(*strv);
+}
+
+static int strv_copy(const char *const *src, char ***ret) {
+        _cleanup_(toml_strv_freep) char **v = NULL;
+        size_t n = 0;
+
+        while (src[n])
+                n++;
+        v = calloc(n + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(v[i] = strdup(src[i])))
+                        return -ENOMEM;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
 char *config_path(void) {
-        const char *env = getenv("NVIDIA_CTK_CONFIG_FILE_PATH");
-        const char *xdg = getenv("XDG_CONFIG_HOME");
-        char *p;
+        /* secure_getenv: a set-id caller must not be pointed at another file. */
+        const char *env = secure_getenv("NVIDIA_CTK_CONFIG_FILE_PATH");
 
         if (env && *env)
                 return strdup(env);
-        if (asprintf(&p, "%s/nvidia-container-runtime/config.toml", xdg && *xdg ? xdg : "/etc") < 0)
+        env = secure_getenv("XDG_CONFIG_HOME");
+        if (env && *env)
+                return path_join(env, RELATIVE_PATH);
+        return strdup("/etc/" RELATIVE_PATH);
+}
+
+char *config_ldconfig_normalize(const char *path) {
+        _cleanup_free_ char *real = NULL;
+        size_t n;
+        char *r;
+
+        if (path[0] != '@')
+                return strdup(path);
+        path++;
+        n = strlen(path);
+        if (endswith(path, ".real"))
+                n -= strlen(".real");
+        if (asprintf(&real, "%.*s.real", (int) n, path) < 0)
                 return NULL;
-        return p;
+        if (access(real, F_OK) == 0)
+                return asprintf(&r, "@%s", real) < 0 ? NULL : r;
+        return asprintf(&r, "@%.*s", (int) n, path) < 0 ? NULL : r;
 }
 
-static strv_t strv_new(const char *a, const char *b) {
-        char **v = calloc(3, sizeof(char *));
+bool config_os_release_is_suse(const char *os_release) {
+        _cleanup_fclose_ FILE *f = fopen(os_release, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
 
-        if (v && a)
-                v[0] = strdup(a);
-        if (v && b)
-                v[1] = strdup(b);
-        return v;
-}
+        if (!f)
+                return false;
+        while (getline(&line, &cap, f) >= 0) {
+                char *v, *word, *save = NULL;
 
-static void strv_free(strv_t v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
-static struct nctk_config *config_defaults(void) {
-        struct nctk_config *c = calloc(1, sizeof(*c));
-
-        if (!c)
-                return NULL;
-        c->swarm_resource = strdup("");
-        c->accept_envvar_when_unprivileged = true;
-        c->supported_driver_capabilities =
-                strdup("compat32,compute,display,graphics,ngx,utility,video");
-        c->cli.root = strdup("");
-        c->cli.path = strdup("");
-        c->cli.environment = strv_new(NULL, NULL);
-        c->cli.debug = strdup("");
-        c->cli.ldcache = strdup("");
-        c->cli.load_kmods = true;
-        c->cli.user = strdup("");
-        c->cli.ldconfig = strdup(access("/sbin/ldconfig.real", F_OK) == 0 ? "@/sbin/ldconfig.real"
-                                                                          : "@/sbin/ldconfig");
-        c->runtime.debug = strdup("/dev/null");
-        c->runtime.log_level = strdup("info");
-        c->runtime.runtimes = strv_new("runc", "crun");
-        c->runtime.mode = strdup("auto");
-        c->runtime.cdi_spec_dirs = strv_new("/etc/cdi", "/var/run/cdi");
-        c->runtime.cdi_default_kind = strdup("nvidia.com/gpu");
-        c->runtime.cdi_annotation_prefixes = strv_new("cdi.k8s.io/", NULL);
-        c->runtime.csv_mount_spec_path =
-                strdup("/etc/nvidia-container-runtime/host-files-for-container.d");
-        c->runtime.legacy_cuda_compat_mode = strdup("ldconfig");
-        c->hook.path = strdup("nvidia-container-runtime-hook");
-        c->ctk.path = strdup("nvidia-ctk");
-        return c;
-}
-
-/* "value" or true/false, then nothing but a comment. */
-static int parse_value(char *v, enum key_type type, bool *ret_bool, char **ret_str) {
-        char *end;
-
-        if (type == KEY_BOOL) {
-                size_t n = strcspn(v, " \t#");
-                if (v[n] && v[n + strspn(v + n, " \t")] != '#')
-                        return -EINVAL;
-                v[n] = '\0';
-                if (!STREQ(v, "true") && !STREQ(v, "false"))
-                        return -EINVAL;
-                *ret_bool = STREQ(v, "true");
-                return 0;
-        }
-        if (v[0] != '"' && v[0] != '\'')
-                return -EINVAL;
-        end = strchr(v + 1, v[0]);
-        if (!end || (end[1 + strspn(end + 1, " \t")] && end[1 + strspn(end + 1, " \t")] != '#'))
-                return -EINVAL;
-        *end = '\0';
-        *ret_str = strdup(v + 1);
-        return *ret_str ? 0 : -ENOMEM;
-}
-
-static int parse_line(struct nctk_config *c, const char *path, unsigned lineno, char *line,
-                      char *section, size_t section_size, struct nctk_error **err) {
-        char *s = strstrip(line), *eq, *key;
-
-        if (!*s || *s == '#')
-                return 0;
-        if (*s == '[') {
-                char *close = strchr(s, ']');
-                if (!close)
-                        return nctk_error_set(err, EINVAL, "%s:%u: malformed section", path,
-                                              lineno);
-                *close = '\0';
-                strscpy(section, section_size, strstrip(s + 1));
-                return 0;
-        }
-        eq = strchr(s, '=');
-        if (!eq)
-                return nctk_error_set(err, EINVAL, "%s:%u: expected key = value", path, lineno);
-        *eq = '\0';
-        key = strstrip(s);
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                char *str = NULL;
-                bool b = false;
-                int r;
-
-                if (!STREQ(keys[i].section, section) || !STREQ(keys[i].name, key))
+                if (!startswith(line, "ID_LIKE="))
                         continue;
-                r = parse_value(strstrip(eq + 1), keys[i].type, &b, &str);
-                if (r == -ENOMEM)
-                        return nctk_error_set(err, ENOMEM, "out of memory");
-                if (r < 0)
-                        return nctk_error_set(err, EINVAL, "%s:%u: '%s' wants a %s", path, lineno,
-                                              key, keys[i].type == KEY_BOOL ? "boolean" : "string");
-                if (keys[i].type == KEY_BOOL) {
-                        *(bool *) ((char *) c + keys[i].offset) = b;
-                } else {
-                        char **field = (char **) ((char *) c + keys[i].offset);
-                        free(*field);
-                        *field = str;
-                }
-                return 0;
+                v = line + strlen("ID_LIKE=");
+                v[strcspn(v, "\r\n")] = '\0';
+                for (word = strtok_r(v, " \"'", &save); word; word = strtok_r(NULL, " \"'", &save))
+                        if (STREQ(word, "suse") || STREQ(word, "opensuse"))
+                                return true;
+                return false; /* the reference reads the first ID_LIKE line only */
         }
-        return 0; /* unknown keys are ignored */
+        return false;
 }
 
-static int config_read(struct nctk_config *c, FILE *f, const char *path, struct nctk_error **err) {
-        char section[128] = "";
-        char line[4096];
-        unsigned lineno = 0;
+static int config_defaults(struct nctk_config *c) {
+        c->accept_envvar_when_unprivileged = true;
+        c->cli.load_kmods = true;
+        for (size_t i = 0; i < ELEMENTSOF(default_strings); i++) {
+                char **s = field(c, default_strings[i].offset);
+                if (!(*s = strdup(default_strings[i].value)))
+                        return -ENOMEM;
+        }
+        c->cli.user = strdup(config_os_release_is_suse("/etc/os-release") ? "root:video" : "");
+        c->cli.ldconfig = config_ldconfig_normalize("@/sbin/ldconfig");
+        if (!c->cli.user || !c->cli.ldconfig)
+                return -ENOMEM;
+        if (strv_copy(empty_strv, &c->cli.environment) < 0 ||
+            strv_copy(default_runtimes, &c->runtime.runtimes) < 0 ||
+            strv_copy(default_spec_dirs, &c->runtime.cdi_spec_dirs) < 0 ||
+            strv_copy(default_annotation_prefixes, &c->runtime.cdi_annotation_prefixes) < 0)
+                return -ENOMEM;
+        return 0;
+}
 
-        while (fgets(line, sizeof(line), f)) {
+static int overlay_one(struct nctk_config *c, const struct toml_doc *doc, const struct key_map *k,
+                       struct nctk_error **err) {
+        const char *s = NULL;
+        char **v = NULL;
+        int r;
+
+        switch (k->kind) {
+        case KEY_BOOL:
+                return toml_get_bool(doc, k->path, field(c, k->offset), err);
+        case KEY_STRING: {
+                char **dst = field(c, k->offset), *dup;
+                r = toml_get_string(doc, k->path, &s, err);
+                if (r <= 0)
+                        return r;
+                if (!(dup = strdup(s)))
+                        return -ENOMEM;
+                free(*dst);
+                *dst = dup;
+                return 0;
+        }
+        case KEY_STRV: {
+                char ***dst = field(c, k->offset);
+                r = toml_get_strv(doc, k->path, &v, err);
+                if (r <= 0)
+                        return r;
+                toml_strv_free(*dst);
+                *dst = v;
+                return 0;
+        }
+        }
+        return -EINVAL;
+}
+
+static bool is_known(const char *path, bool *ret_table) {
+        for (size_t i = 0; i < ELEMENTSOF(key_map); i++)
+                if (STREQ(key_map[i].path, path)) {
+                        *ret_table = false;
+                        return true;
+                }
+        for (size_t i = 0; i < ELEMENTSOF(known_tables); i++)
+                if (STREQ(known_tables[i], path)) {
+                        *ret_table = true;
+                        return true;
+                }
+        return false;
+}
+
+/* Logs the keys that no field takes (newer reference versions add keys), and rejects a known
+ * table given as a value, which would otherwise hide all of its keys. */
+static int check_keys(const struct toml_doc *doc, const struct toml_value *t, const char *prefix,
+                      struct nctk_error **err) {
+        for (size_t i = 0; i < t->table.n; i++) {
+                const struct toml_pair *p = &t->table.pairs[i];
+                _cleanup_free_ char *path = NULL;
+                bool table = false;
                 int r;
 
-                lineno++;
-                r = parse_line(c, path, lineno, line, section, sizeof(section), err);
+                if (prefix ? asprintf(&path, "%s.%s", prefix, p->key) < 0
+                           : !(path = strdup(p->key)))
+                        return -ENOMEM;
+                /* A quoted key holding a dot is no known key, whatever it spells. */
+                if (strchr(p->key, '.') || !is_known(path, &table)) {
+                        log_debug("%s:%u: unknown key '%s', ignoring", doc->file, p->value->line,
+                                  path);
+                        continue;
+                }
+                if (!table)
+                        continue;
+                if (p->value->type != TOML_TABLE)
+                        return nctk_error_set(err, EINVAL, "%s:%u: '%s' must be a table",
+                                              doc->file, p->value->line, path);
+                r = check_keys(doc, p->value, path, err);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
+static void config_freep(struct nctk_config **c) {
+        config_free(*c);
+}
+
+static void toml_doc_freep(struct toml_doc **doc) {
+        toml_doc_free(*doc);
+}
+
+static int config_apply(struct nctk_config *c, const struct toml_doc *doc,
+                        struct nctk_error **err) {
+        const struct toml_value *v;
+        int r = check_keys(doc, doc->root, NULL, err);
+
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(key_map); i++)
+                r = overlay_one(c, doc, &key_map[i], err);
+        if (r < 0)
+                return r;
+        /* As the reference's assertValid(): a container-relative ldconfig runs a binary the
+         * container chose, so it needs the feature flag. */
+        if (c->cli.ldconfig[0] != '@' && !c->features.allow_ldconfig_from_container) {
+                v = toml_get(doc->root, "nvidia-container-cli.ldconfig");
+                return nctk_error_set(err, EINVAL,
+                                      "%s:%u: 'nvidia-container-cli.ldconfig' value '%s' is not "
+                                      "host-relative (does not start with '@'); set "
+                                      "features.allow-ldconfig-from-container to allow it",
+                                      doc->file, v ? v->line : 0, c->cli.ldconfig);
+        }
+        return 0;
+}
+
 int config_load(const char *path, bool required, struct nctk_config **ret,
                 struct nctk_error **err) {
-        struct nctk_config *c = config_defaults();
-        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_(config_freep) struct nctk_config *c = calloc(1, sizeof(*c));
+        _cleanup_(toml_doc_freep) struct toml_doc *doc = NULL;
+        _cleanup_(nctk_error_free) struct nctk_error *e = NULL;
+        _cleanup_free_ char *def = NULL;
         int r;
 
-        if (!c)
-                return nctk_error_set(err, ENOMEM, "out of memory");
-        f = path ? fopen(path, "re") : NULL;
-        if (!f && path && (errno != ENOENT || required)) {
-                r = nctk_error_set(err, errno, "cannot open config file '%s': %s", path,
-                                   strerror(errno));
-                config_free(c);
+        if (!c || config_defaults(c) < 0)
+                return nctk_error_set(err, ENOMEM, "config: out of memory");
+        if (!path && !(path = def = config_path()))
+                return nctk_error_set(err, ENOMEM, "config: out of memory");
+        r = toml_parse_file(path, &doc, &e);
+        if (r == -ENOENT && !required) {
+                log_debug("%s: not found, using the defaults", path);
+                *ret = TAKE_PTR(c);
+                return 0;
+        }
+        if (r < 0) {
+                if (err) {
+                        nctk_error_free(err);
+                        *err = TAKE_PTR(e);
+                }
                 return r;
         }
-        if (f) {
-                r = config_read(c, f, path, err);
-                c->source = strdup(path);
-                if (r < 0 || !c->source) {
-                        config_free(c);
-                        return r < 0 ? r : nctk_error_set(err, ENOMEM, "out of memory");
-                }
-        }
-        *ret = c;
+        r = config_apply(c, doc, err);
+        if (r == -ENOMEM)
+                return nctk_error_set(err, ENOMEM, "%s: out of memory", path);
+        if (r < 0)
+                return r;
+        c->source = strdup(path);
+        if (!c->source)
+                return nctk_error_set(err, ENOMEM, "config: out of memory");
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
 struct nctk_config *config_free(struct nctk_config *c) {
         if (!c)
                 return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                if (keys[i].type == KEY_STRING)
-                        free(*(char **) ((char *) c + keys[i].offset));
-        strv_free(c->cli.environment);
-        strv_free(c->runtime.runtimes);
-        strv_free(c->runtime.cdi_spec_dirs);
-        free(c->runtime.cdi_default_kind);
-        strv_free(c->runtime.cdi_annotation_prefixes);
-        free(c->runtime.csv_mount_spec_path);
-        free(c->runtime.csv_compat_container_root);
-        strv_free(c->runtime.jit_cdi_feature_flags);
-        strv_free(c->runtime.jit_cdi_disable_hooks);
+        for (size_t i = 0; i < ELEMENTSOF(key_map); i++) {
+                if (key_map[i].kind == KEY_STRING)
+                        free(*(char **) field(c, key_map[i].offset));
+                else if (key_map[i].kind == KEY_STRV)
+                        toml_strv_free(*(char ***) field(c, key_map[i].offset));
+        }
         free(c->source);
         free(c);
         return NULL;

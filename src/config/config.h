@@ -73,10 +73,20 @@ struct nctk_config {
  * ${XDG_CONFIG_HOME:-/etc}/nvidia-container-runtime/config.toml. Heap string. */
 char *config_path(void);
 
-/* Defaults, then PATH's values over them (a missing file is not an error unless REQUIRED).
+/* Defaults, then PATH's values over them (a missing file is not an error unless REQUIRED; a NULL
+ * PATH means config_path()).
  * Unknown keys are ignored with a debug line (newer reference versions add keys); a value of
  * the wrong type is an error naming the file, line and key. */
 int config_load(const char *path, bool required, struct nctk_config **ret, struct nctk_error **err);
 struct nctk_config *config_free(struct nctk_config *c);
+
+/* The reference's ldconfig normalisation: "@/sbin/ldconfig" (or "@/sbin/ldconfig.real") becomes
+ * "@/sbin/ldconfig.real" when that file exists on the host, else "@/sbin/ldconfig"; a path
+ * without '@' (inside the container) is returned as is. Heap string, NULL on ENOMEM. The
+ * cli.ldconfig default went through it; a value from the file did not. */
+char *config_ldconfig_normalize(const char *path);
+/* Whether the ID_LIKE line of the os-release file OS_RELEASE names suse or opensuse, which
+ * makes cli.user default to "root:video". */
+bool config_os_release_is_suse(const char *os_release);
 
 #endif
