@@ -24,9 +24,14 @@ make_sim(f"{work}/sim", "--gpus", "1")
 rootfs = make_rootfs(f"{work}/rootfs", f"{build}/tests/e2e/probe")
 shim = f"{work}/nvidia-container-runtime"
 os.symlink(f"{build}/nctk", shim)
-with open(f"{work}/config.toml", "w") as f:
-    f.write(f'[nvidia-container-cli]\nroot = "{work}/sim"\n[nvidia-container-runtime]\nmode = "cdi"\n')
-env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=f"{work}/config.toml")
+hook = f"{work}/nvidia-container-runtime-hook"
+os.symlink(f"{build}/nctk", hook)
+for mode in ("cdi", "legacy"):
+    with open(f"{work}/config-{mode}.toml", "w") as f:
+        f.write(f'[nvidia-container-cli]\nroot = "{work}/sim"\n[nvidia-container-runtime]\n'
+                f'mode = "{mode}"\n[nvidia-container-runtime-hook]\npath = "{hook}"\n')
+envs = {m: dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=f"{work}/config-{m}.toml")
+        for m in ("cdi", "legacy")}
 
 def bundle(name, env_add=(), **kw):
     b = make_bundle(f"{work}/{name}", rootfs, None, "true", **kw)
@@ -37,25 +42,28 @@ def bundle(name, env_add=(), **kw):
 
 plain = bundle("plain")
 gpu = bundle("gpu", ["NVIDIA_VISIBLE_DEVICES=0"])
+gpu_legacy = bundle("gpu-legacy", ["NVIDIA_VISIBLE_DEVICES=0"])  # the cdi runs rewrite "gpu"
 hooked = bundle("hooked", hook=make_hook(f"{work}/hook.sh"),
                 hook_args=["--device=0", "--compute", "--utility"],
                 hook_env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", f"NCTK={build}/nctk",
                           f"SIM_ROOT={work}/sim"])
-cases = [("runc run, plain", "runc", plain), ("shim run, no GPU", shim, plain),
-         ("shim run, 1 GPU, cdi mode", shim, gpu), ("runc run + configure hook, 1 GPU", "runc", hooked)]
+cases = [("runc run, plain", "runc", plain, "cdi"), ("shim run, no GPU", shim, plain, "cdi"),
+         ("shim run, 1 GPU, cdi mode", shim, gpu, "cdi"),
+         ("shim run, 1 GPU, legacy mode (hook)", shim, gpu_legacy, "legacy"),
+         ("runc run + configure hook, 1 GPU", "runc", hooked, "cdi")]
 t = {c[0]: [] for c in cases}
 rng = random.Random(1)
 for i in range(n + 2):
     # A new order every round, so that no case always follows the slowest one.
-    for k, (name, rt, b) in sorted(enumerate(cases), key=lambda _: rng.random()):
+    for k, (name, rt, b, mode) in sorted(enumerate(cases), key=lambda _: rng.random()):
         cid = f"bench-shim-{i}-{k}"
         t0 = time.perf_counter()
         subprocess.run([rt, "--root", f"{work}/state", "run", "--bundle", b, cid], check=True,
-                       capture_output=True, env=env)
+                       capture_output=True, env=envs[mode])
         if i >= 2:  # the first two fill the NVML cache and the page cache
             t[name].append((time.perf_counter() - t0) * 1e3)
 base = statistics.median(t[cases[0][0]])
-for name, _, _ in cases:
+for name, *_ in cases:
     m = statistics.median(t[name])
     print(f"{name:36s} median {m:6.1f} ms  overhead {m - base:+5.1f} ms  ratio {m / base:.3f}")
 PY

@@ -65,6 +65,7 @@ if step "build (gcc, ASan+UBSan)" bash scripts/build.sh build-asan -Db_sanitize=
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite build-asan "tests (ASan+UBSan)" --no-suite engines
 fi
 step "build (clang)" env CC=clang bash scripts/build.sh build-clang
+step "build (gcc, release, _FORTIFY_SOURCE=3)" bash scripts/build.sh build-release --buildtype=release -Dc_args=-D_FORTIFY_SOURCE=3
 if step "build (clang, libFuzzer)" env CC=clang bash scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false; then
         for f in build-fuzz/tests/fuzz/fuzz-*; do
                 [ -f "$f" ] && [ -x "$f" ] || continue

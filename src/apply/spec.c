@@ -54,7 +54,7 @@ static const char *str_field(const json_t *o, const char *key) {
 
 static bool has_entry(const json_t *array, const char *key, const char *value) {
         size_t i;
-        json_t *v;
+        json_t *v = NULL;
 
         json_array_foreach(array, i, v) {
                 const char *s = str_field(v, key);
@@ -92,7 +92,7 @@ static json_t *mount_json(const struct edit_mount *m) {
 }
 
 static int add_mounts(json_t *spec, const struct edits *e, struct nctk_error **err) {
-        json_t *mounts;
+        json_t *mounts = NULL;
         int r;
 
         r = child(spec, "mounts", "mounts", JSON_ARRAY, &mounts, err);
@@ -109,7 +109,7 @@ static int add_mounts(json_t *spec, const struct edits *e, struct nctk_error **e
 /* ---- device nodes and cgroup rules -------------------------------------------------------- */
 
 static int add_nodes(json_t *spec, const struct edits *e, struct nctk_error **err) {
-        json_t *linux_, *devices;
+        json_t *linux_ = NULL, *devices = NULL;
         int r;
 
         r = child(spec, "linux", "linux", JSON_OBJECT, &linux_, err);
@@ -155,7 +155,7 @@ static bool rule_equal(const json_t *v, const struct edit_rule *rule, const char
  * if no deny comes after it. */
 static bool has_rule(const json_t *rules, const struct edit_rule *rule, const char *access) {
         size_t first = 0, i;
-        json_t *v;
+        json_t *v = NULL;
 
         json_array_foreach(rules, i, v)
                 if (json_is_false(json_object_get(v, "allow")))
@@ -167,7 +167,7 @@ static bool has_rule(const json_t *rules, const struct edit_rule *rule, const ch
 }
 
 static int add_rules(json_t *spec, const struct edits *e, struct nctk_error **err) {
-        json_t *linux_, *res, *rules;
+        json_t *linux_ = NULL, *res = NULL, *rules = NULL;
         int r;
 
         if (e->n_rules == 0)
@@ -239,7 +239,7 @@ int spec_remove_nvidia_hooks(json_t *spec) {
 }
 
 static int stage_hooks(json_t *spec, const char *stage, json_t **ret, struct nctk_error **err) {
-        json_t *hooks;
+        json_t *hooks = NULL;
         int r = child(spec, "hooks", "hooks", JSON_OBJECT, &hooks, err);
 
         return r < 0 ? r : child(hooks, stage, stage, JSON_ARRAY, ret, err);
@@ -248,7 +248,7 @@ static int stage_hooks(json_t *spec, const char *stage, json_t **ret, struct nct
 int spec_add_legacy_hook(json_t *spec, const char *hook_path, char *const *env,
                          struct nctk_error **err) {
         json_auto_t *jenv = json_array();
-        json_t *prestart;
+        json_t *prestart = NULL;
         int r = jenv ? 0 : oom(err);
 
         for (size_t i = 0; r >= 0 && env && env[i]; i++)
@@ -314,7 +314,7 @@ static int finalize_args(json_t *args, const struct edits *e, const struct spec_
 static int add_finalize_hook(json_t *spec, const struct edits *e, const struct spec_opts *o,
                              struct nctk_error **err) {
         json_auto_t *args = json_pack("[s, s]", "nctk", SPEC_HOOK_FINALIZE);
-        json_t *hooks;
+        json_t *hooks = NULL;
         bool any = false;
         int r;
 

@@ -85,7 +85,9 @@ static struct quoted quote_n(const char *s, size_t len) {
                 unsigned char ch = (unsigned char) s[i];
                 q.s[o++] = (ch >= 0x20 && ch < 0x7f && ch != '\'') ? (char) ch : '?';
         }
-        if (strnlen(s, len) > QUOTE_MAX) {
+        /* Longer than what was shown: bounded by QUOTE_MAX + 1, never by LEN (quote() passes
+         * SIZE_MAX). */
+        if (strnlen(s, len < QUOTE_MAX + 1 ? len : QUOTE_MAX + 1) > QUOTE_MAX) {
                 memcpy(q.s + o, "...", 3);
                 o += 3;
         }
