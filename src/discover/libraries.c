@@ -133,25 +133,35 @@ static int library_add(struct discover_ctx *ctx, const struct ldcache_entry *e, 
         return r < 0 ? r : 0;
 }
 
-static int libraries_scan(struct discover_ctx *ctx, enum ldcache_abi abi) {
+/* Adds the libraries of one prefix: from the SONAME entries, or when there are none, from the
+ * bare development links. Both usually lead to the same file, and every entry resolved costs
+ * path lookups on the container start path. */
+static int library_scan_prefix(struct discover_ctx *ctx, size_t k, enum ldcache_abi abi) {
         const struct ldcache *c = ctx->cache;
+        size_t before = ctx->inv->n_libs;
 
-        for (size_t k = 0; k < ELEMENTSOF(driver_libs); k++) {
-                size_t before = ctx->inv->n_libs;
-
+        for (int pass = 0; pass < 2 && ctx->inv->n_libs == before; pass++)
                 for (size_t i = 0; i < c->n_entries; i++) {
                         const struct ldcache_entry *e = &c->entries[i];
                         int r;
 
-                        if (ldcache_entry_abi(e->flags) != abi ||
+                        if (ldcache_entry_abi(e->flags) != abi || key_is_soname(e->key) == pass ||
                             !key_matches(e->key, driver_libs[k].prefix))
                                 continue;
                         r = library_add(ctx, e, driver_libs[k].cap, abi == LDCACHE_ABI_32);
                         if (r < 0)
                                 return r;
                 }
-                if (abi == LDCACHE_ABI_64 && ctx->inv->n_libs == before)
-                        log_debug("missing library %s", driver_libs[k].prefix);
+        if (abi == LDCACHE_ABI_64 && ctx->inv->n_libs == before)
+                log_debug("missing library %s", driver_libs[k].prefix);
+        return 0;
+}
+
+static int libraries_scan(struct discover_ctx *ctx, enum ldcache_abi abi) {
+        for (size_t k = 0; k < ELEMENTSOF(driver_libs); k++) {
+                int r = library_scan_prefix(ctx, k, abi);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
