@@ -63,8 +63,8 @@ static void cli_help(FILE *f, const char *prog) {
                 prog);
 }
 
-static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
-                     void *userdata) {
+void cli_log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
+                  void *userdata) {
         struct cli_ctx *c = userdata;
 
         if (c->debug) {
@@ -216,7 +216,7 @@ int cli_main(const char *prog, int argc, char **argv) {
                 c.dopts.uid = geteuid();
                 c.dopts.gid = getegid();
         }
-        nctk_set_log_sink(log_sink, &c);
+        nctk_set_log_sink(cli_log_sink, &c);
         idx = parse_global(&c, argc, argv);
         if (idx <= 0)
                 r = idx == 0 ? 0 : 1;

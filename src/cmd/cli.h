@@ -49,6 +49,11 @@ struct configure_args {
  * Prints its one error line itself; -errno. */
 int configure_run(struct cli_ctx *c, struct configure_args *a);
 
+/* The log sink of every front-end (USERDATA: its struct cli_ctx): warnings to stderr under
+ * c->prog, everything with a timestamp to the --debug file. */
+void cli_log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
+                  void *userdata);
+
 /* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);
 /* Loads kernel modules when asked, then discovers; prints the error itself. */

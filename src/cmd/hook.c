@@ -311,21 +311,6 @@ static int user_parse(struct cli_ctx *c, const char *user) {
         return 0;
 }
 
-static void hook_log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
-                          void *userdata) {
-        struct cli_ctx *c = userdata;
-
-        if (c->debug) {
-                static const char lv[] = { 'E', 'W', 'I', 'D' };
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                fprintf(c->debug, "%c%ld.%06ld %d %s:%d] %s\n", lv[level], (long) ts.tv_sec,
-                        ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
-        }
-        if (level <= NCTK_LOG_WARNING)
-                fprintf(stderr, "%s: warning: %s\n", c->prog, msg);
-}
-
 /* The global options nvidia-container-cli would get from the reference hook. */
 static int ctx_setup(struct cli_ctx *c, const struct nctk_config *cfg, bool debug) {
         const char *dbg = cfg->cli.debug;
@@ -400,7 +385,7 @@ static int configure_request(const struct hook_opts *o, const struct nctk_config
 
         r = ctx_setup(&c, cfg, o->debug);
         if (r >= 0) {
-                nctk_set_log_sink(hook_log_sink, &c);
+                nctk_set_log_sink(cli_log_sink, &c);
                 log_debug("%s %s: devices '%s', caps 0x%x%s, %zu requirements%s, rootfs '%s'",
                           HOOK_PROG, nctk_version(), req->devices, req->caps,
                           req->compat32 ? " compat32" : "", req->n_requirements,

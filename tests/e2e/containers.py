@@ -94,6 +94,20 @@ def run_container(runtime, bundle):
     return p
 
 
+def parse_probe(out):
+    """What a container printed: "smi: ..." and "dev: ..." lines (lists), and the probe's
+    "dlopen NAME PATH", "open PATH RESULT", "mknod-open PATH RESULT" lines (dicts by name)."""
+    r = {"smi": [], "dev": [], "dlopen": {}, "open": {}, "mknod-open": {}}
+    for line in out.splitlines():
+        k, _, v = line.partition(" ")
+        if k in ("smi:", "dev:"):
+            r[k[:-1]].append(v)
+        elif k in ("dlopen", "open", "mknod-open"):
+            name, _, res = v.partition(" ")
+            r[k][name] = res
+    return r
+
+
 def host_mounts_mentioning(path):
     with open("/proc/self/mountinfo") as f:
         return [l for l in f if path in l]

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from containers import (host_mounts_mentioning, make_bundle, make_rootfs,  # noqa: E402
+from containers import (parse_probe as parse, host_mounts_mentioning, make_bundle, make_rootfs,  # noqa: E402
                         make_sim, prepare_crun, run_container)
 from tap import eq, run, run_all, test, tmpdir  # noqa: E402
 
@@ -83,18 +83,6 @@ def container(env, runtime="runc", cfg=None, privileged=False, mounts=(), script
                 f"NVIDIA_CTK_CONFIG_FILE_PATH={cfg or DEFAULT_CONFIG}"]}]}
     json.dump(spec, open(path, "w"), indent=1)
     return run_container(runtime, b), b
-
-
-def parse(out):
-    r = {"smi": [], "dev": [], "dlopen": {}, "open": {}, "mknod-open": {}}
-    for line in out.splitlines():
-        k, _, v = line.partition(" ")
-        if k in ("smi:", "dev:"):
-            r[k[:-1]].append(v)
-        elif k in ("dlopen", "open", "mknod-open"):
-            name, _, res = v.partition(" ")
-            r[k][name] = res
-    return r
 
 
 def smi_uuids(r):

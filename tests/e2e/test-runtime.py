@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from containers import (host_mounts_mentioning, make_bundle, make_hook, make_rootfs,  # noqa: E402
+from containers import (parse_probe as parse, host_mounts_mentioning, make_bundle, make_hook, make_rootfs,  # noqa: E402
                         make_sim, prepare_crun, run_container)
 from tap import eq, run, run_all, test, tmpdir  # noqa: E402
 
@@ -45,18 +45,6 @@ def container(runtime, hook_args, script=None, rootfs=ROOTFS):
                     hook_args=hook_args, hook_env=HOOK_ENV)
     p = run_container(runtime, b)
     return p, b
-
-
-def parse(out):
-    r = {"smi": [], "dev": [], "dlopen": {}, "open": {}, "mknod-open": {}}
-    for line in out.splitlines():
-        k, _, v = line.partition(" ")
-        if k in ("smi:", "dev:"):
-            r[k[:-1]].append(v)
-        elif k in ("dlopen", "open", "mknod-open"):
-            name, _, res = v.partition(" ")
-            r[k][name] = res
-    return r
 
 
 def check_one_gpu(runtime):

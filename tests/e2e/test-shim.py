@@ -17,7 +17,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from containers import (host_mounts_mentioning, make_bundle, make_rootfs,  # noqa: E402
+from containers import (parse_probe as parse, host_mounts_mentioning, make_bundle, make_rootfs,  # noqa: E402
                         make_sim, prepare_crun)
 from tap import eq, run_all, test, tmpdir  # noqa: E402
 
@@ -91,18 +91,6 @@ def run_in(cfg, b, runtime="runc", state=STATE):
     p = shim(cfg, "run", "--bundle", b, cid, state=state)
     subprocess.run([runtime, "--root", state, "delete", "--force", cid], capture_output=True)
     return p
-
-
-def parse(out):
-    r = {"smi": [], "dev": [], "dlopen": {}, "open": {}, "mknod-open": {}}
-    for line in out.splitlines():
-        k, _, v = line.partition(" ")
-        if k in ("smi:", "dev:"):
-            r[k[:-1]].append(v)
-        elif k in ("dlopen", "open", "mknod-open"):
-            name, _, res = v.partition(" ")
-            r[k][name] = res
-    return r
 
 
 def gpu_script(g):
