@@ -187,18 +187,3 @@ int runtime_find(char *const *candidates, const char *path_env, char **ret) {
         return -ENOENT;
 }
 
-/* ---- the request ------------------------------------------------------------------------------ */
-
-bool spec_wants_gpu(const json_t *spec) {
-        const char *v = spec_getenv(spec, "NVIDIA_VISIBLE_DEVICES");
-
-        size_t n;
-
-        if (!v)
-                return false;
-        v += strspn(v, " \t");
-        n = strlen(v);
-        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
-        return n > 0 && !(n == 4 && strncmp(v, "void", 4) == 0);
-}

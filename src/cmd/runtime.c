@@ -17,6 +17,8 @@
 #include "apply/compat.h"
 #include "apply/rootfs.h"
 #include "apply/spec.h"
+#include "oci/request.h"
+#include "select/require.h"
 #include "cmd/runtime.h"
 #include "plan/plan.h"
 #include "select/select.h"
@@ -32,6 +34,7 @@ struct shim {
         struct nctk_config *cfg;
         struct runtime_args ra;
         FILE *debug; /* nvidia-container-runtime.debug, when set */
+        struct container_request *req; /* what the container asks for (src/oci/request.c) */
 };
 
 static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
@@ -173,53 +176,59 @@ int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err) {
 
 /* ---- cdi mode: discover, select, plan, into config.json -------------------------------------- */
 
-/* NVIDIA_DRIVER_CAPABILITIES, minimally (the request parser will own this): unset or empty is
- * compute,utility; compat32 is a flag of its own. */
-static int shim_caps(const json_t *spec, unsigned *caps, bool *compat32, struct nctk_error **err) {
-        const char *v = spec_getenv(spec, "NVIDIA_DRIVER_CAPABILITIES");
-        _cleanup_free_ char *copy = NULL;
-        char *save = NULL;
+/* The container's requirements, per selected GPU (or once without one), as configure checks
+ * them: the reference's cdi modes skip this, the container then fails later in CUDA. */
+static int shim_requirements(const struct container_request *q, const struct nctk_inventory *inv,
+                             const struct selection *sel, struct nctk_error **err) {
+        struct require_facts f = { .cuda = inv->cuda_version[0] ? inv->cuda_version : NULL,
+                                   .driver = inv->driver_version[0] ? inv->driver_version : NULL };
+        bool any = false;
 
-        *caps = 0;
-        *compat32 = false;
-        if (!v || !*v) {
-                *caps = NCTK_CAP_COMPUTE | NCTK_CAP_UTILITY;
+        if (q->requirements_disabled)
                 return 0;
-        }
-        copy = strdup(v);
-        if (!copy)
-                return nctk_error_set(err, ENOMEM, "out of memory");
-        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-                unsigned bits;
-                int r;
+        for (size_t i = 0; i <= inv->n_gpus; i++) {
+                char arch[16] = "";
+                bool last = i == inv->n_gpus;
 
-                w = strstrip(w);
-                if (STREQ(w, "compat32") || STREQ(w, "all"))
-                        *compat32 = true;
-                if (STREQ(w, "compat32"))
+                if (last && any)
+                        break;
+                if (!last && !sel->gpus[i] && !sel->has_mig[i])
                         continue;
-                r = nctk_caps_parse(w, &bits, err);
-                if (r < 0)
-                        return r;
-                *caps |= bits;
+                any = true;
+                if (!last && inv->gpus[i].cc_major > 0)
+                        snprintf(arch, sizeof(arch), "%d.%d", inv->gpus[i].cc_major, inv->gpus[i].cc_minor);
+                f.arch = arch[0] ? arch : NULL;
+                f.brand = !last && inv->gpus[i].brand[0] ? inv->gpus[i].brand : NULL;
+                for (size_t k = 0; k < q->n_requirements; k++) {
+                        int r = require_check(q->requirements[k], &f, err);
+                        if (r < 0)
+                                return r;
+                }
         }
         return 0;
 }
 
 static int shim_plan(const struct shim *s, const json_t *spec, const struct nctk_inventory *inv,
                      const char *rootfs, struct edits **ret, struct nctk_error **err) {
-        struct plan_request req = {};
+        const struct container_request *q = s->req;
+        struct plan_request req = { .caps = q->caps, .compat32 = q->compat32,
+                                    .mig_config = q->mig_config != NULL,
+                                    .mig_monitor = q->mig_monitor != NULL,
+                                    .n_imex = q->n_imex, .imex = q->imex };
         struct selection sel = {};
         struct plan_layout layout;
         _cleanup_close_ int rootfd = -EBADF;
         int r;
 
-        r = shim_caps(spec, &req.caps, &req.compat32, err);
-        if (r < 0)
-                return nctk_error_prefix(err, "NVIDIA_DRIVER_CAPABILITIES");
-        r = selection_parse(inv, spec_getenv(spec, "NVIDIA_VISIBLE_DEVICES"), &sel, err);
+        (void) spec;
+        r = selection_parse(inv, q->devices ? q->devices : "none", &sel, err);
         if (r < 0)
                 return nctk_error_prefix(err, "NVIDIA_VISIBLE_DEVICES");
+        r = shim_requirements(q, inv, &sel, err);
+        if (r < 0) {
+                selection_release(&sel);
+                return nctk_error_prefix(err, "requirement error");
+        }
         req.sel = &sel;
         rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
@@ -368,7 +377,9 @@ static int shim_modify(struct shim *s) {
         if (r < 0 && f.raw && !memmem(f.raw, f.len, "NVIDIA_VISIBLE_DEVICES", 22)) {
                 log_debug("%s: %s; not a GPU container, passed on", b.name, err->msg);
                 r = 0;
-        } else if (r >= 0 && !spec_wants_gpu(spec)) {
+        } else if (r >= 0 && (r = container_request_from_spec(spec, s->cfg, &s->req, &err)) < 0) {
+                /* A malformed request: the hook would refuse it too, so say it now. */
+        } else if (r >= 0 && !s->req->is_gpu_container) {
                 log_debug("no GPU requested: config.json untouched");
         } else if (r >= 0) {
                 r = shim_edit(s, &b, spec, &err);
@@ -448,6 +459,7 @@ int runtime_main(const char *prog, int argc, char **argv, const char *forced_mod
         nctk_set_log_sink(NULL, NULL);
         if (s.debug)
                 fclose(s.debug);
+        container_request_free(s.req);
         config_free(s.cfg);
         return r < 0 ? 1 : 0;
 }

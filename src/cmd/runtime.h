@@ -34,11 +34,6 @@ int runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret);
  * heap string. 0, -ENOENT, -ENOMEM. */
 int runtime_find(char *const *candidates, const char *path_env, char **ret);
 
-/* Whether the container asks for GPUs: NVIDIA_VISIBLE_DEVICES set in process.env and neither
- * empty nor "void". Deliberately minimal: the full NVIDIA_* semantics (swarm resources, volume
- * mounts, annotations, legacy CUDA images, unprivileged containers) belong to the request
- * parser (src/oci/request.c), which replaces this function. */
-bool spec_wants_gpu(const json_t *spec);
 
 /* How a GPU container is edited. */
 enum shim_mode { SHIM_LEGACY, SHIM_CDI };

@@ -104,34 +104,6 @@ static json_t *spec_with_env(const char *var) {
         return s;
 }
 
-static void wants_gpu(void **state) {
-        static const struct {
-                const char *var;
-                bool want;
-        } cases[] = {
-                { NULL, false },
-                { "NVIDIA_VISIBLE_DEVICES=", false },
-                { "NVIDIA_VISIBLE_DEVICES=void", false },
-                { "NVIDIA_VISIBLE_DEVICES= void ", false },
-                { "NVIDIA_VISIBLE_DEVICES=  ", false },
-                { "NVIDIA_VISIBLE_DEVICES=none", true },
-                { "NVIDIA_VISIBLE_DEVICES=all", true },
-                { "NVIDIA_VISIBLE_DEVICES=0,1", true },
-                { "NVIDIA_VISIBLE_DEVICES=GPU-aaaa", true },
-                { "NVIDIA_VISIBLE_DEVICESX=all", false },
-                { "NVIDIA_DRIVER_CAPABILITIES=all", false },
-        };
-
-        (void) state;
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                json_auto_t *s = spec_with_env(cases[i].var);
-                if (spec_wants_gpu(s) != cases[i].want)
-                        fail_msg("'%s': want %d", cases[i].var ? cases[i].var : "(unset)", cases[i].want);
-        }
-        json_auto_t *empty = json_object();
-        assert_false(spec_wants_gpu(empty));
-}
-
 static void touch(const char *dir, const char *name, mode_t mode) {
         char p[PATH_MAX];
         int fd;
@@ -263,7 +235,6 @@ static void legacy_hook(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(args_table),
-                cmocka_unit_test(wants_gpu),
                 cmocka_unit_test(find_runtime),
                 cmocka_unit_test(modes),
                 cmocka_unit_test(hook_path),
