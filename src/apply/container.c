@@ -17,6 +17,7 @@
 #include "apply/ldcache-write.h"
 #include "apply/mount.h"
 #include "apply/procmask.h"
+#include "apply/propagation.h"
 #include "apply/rootfs.h"
 #include "util/chase.h"
 #include "util/log.h"
@@ -251,6 +252,10 @@ int apply_container(const struct nctk_inventory *inv, const struct edits *e,
         if (a.rootfd < 0)
                 return nctk_error_set(err, errno, "cannot open rootfs '%s': %s", o->rootfs,
                                       strerror(errno));
+        r = rootfs_stop_propagation(a.rootfd);
+        if (r < 0)
+                return nctk_error_set(err, -r, "cannot keep mounts in rootfs '%s' from propagating "
+                                      "to the host: %s", o->rootfs, strerror(-r));
         r = apply_in_container(&a, err);
         if (r < 0)
                 journal_undo(a.rootfd, &a.j);

@@ -13,6 +13,7 @@
 
 #include "apply/mount.h"
 #include "apply/procmask.h"
+#include "apply/propagation.h"
 #include "plan/plan.h"
 #include "util/chase.h"
 #include "util/fileio.h"
@@ -169,6 +170,10 @@ int procmask_apply(int rootfd, const struct procmask_src *s, struct journal *j) 
                 return 1;
         if (target < 0)
                 return target;
+        /* The container's procfs is a mount of its own: keep our tmpfs from its peers too. */
+        r = rootfs_stop_propagation(target);
+        if (r < 0)
+                return r;
         mnt = tmpfs_build(s);
         if (mnt < 0)
                 return mnt;

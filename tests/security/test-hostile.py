@@ -146,6 +146,23 @@ def ld_so_cache_is_a_link_to_a_host_file(w):
     assert rc_of(p) in (0, 1), p.stderr
 
 
+@each_wrapper
+def shared_rootfs_mount_keeps_our_mounts_inside(w):
+    """A rootfs that is a shared mount would send our mounts to its peers (the host); configure
+    makes it a slave first. The outer namespace below plays the host: it must see none."""
+    r = make_rootfs(f"shared-{w}")
+    pre = " ".join(WRAPPERS[w])
+    inner = (f"{pre} {NCTK} nvidia-container-cli --root {SIM} configure --pid=$$ --no-cgroups "
+             f"--device=0 --compute --utility {r}")
+    outer = (f"mount --bind {r} {r} && mount --make-shared {r} && "
+             f"unshare -m --propagation unchanged sh -c '{inner}'; echo rc=$?; "
+             f"grep -c ' {r}' /proc/self/mountinfo")
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", outer],
+                       capture_output=True, text=True, timeout=60)
+    eq(rc_of(p), 0, p.stderr)
+    eq(p.stdout.strip().splitlines()[-1], "1", "mounts the 'host' sees under the rootfs (its own bind)")
+
+
 @test
 def racing_link_swaps():
     """A process swaps the library directory, atomically and as fast as it can, between a link
