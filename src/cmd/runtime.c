@@ -208,6 +208,39 @@ static int shim_requirements(const struct container_request *q, const struct nct
         return 0;
 }
 
+/* The CDI kinds whose device names we resolve ourselves: "nvidia.com/gpu=0", "=all", "=GPU-…",
+ * "=0:1" (what `nvidia-ctk cdi generate` names), and the reference's just-in-time kind. No CDI
+ * spec file is read: the devices are this host's GPUs, resolved like NVIDIA_VISIBLE_DEVICES. */
+static const char *const cdi_kinds[] = { "nvidia.com/gpu=", "runtime.nvidia.com/gpu=" };
+
+/* DEVICES with CDI names turned into plain device ids; -EINVAL names a kind we cannot serve. */
+static int cdi_devices_resolve(const char *devices, char **ret, struct nctk_error **err) {
+        _cleanup_free_ char *copy = strdup(devices), *out = NULL;
+        char *save = NULL;
+
+        if (!copy)
+                return nctk_error_set(err, ENOMEM, "out of memory");
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                const char *id = w;
+                char *n;
+
+                for (size_t k = 0; strchr(w, '=') && k < ELEMENTSOF(cdi_kinds); k++)
+                        if (startswith(w, cdi_kinds[k]))
+                                id = w + strlen(cdi_kinds[k]);
+                if (id == w && strchr(w, '='))
+                        return nctk_error_set(err, EINVAL,
+                                              "CDI device '%.64s': only nvidia.com/gpu and "
+                                              "runtime.nvidia.com/gpu devices are served (no CDI "
+                                              "spec files are read)", w);
+                if (asprintf(&n, "%s%s%s", out ? out : "", out ? "," : "", id) < 0)
+                        return nctk_error_set(err, ENOMEM, "out of memory");
+                free(out);
+                out = n;
+        }
+        *ret = out ? TAKE_PTR(out) : strdup("none");
+        return *ret ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
+}
+
 static int shim_plan(const struct shim *s, const json_t *spec, const struct nctk_inventory *inv,
                      const char *rootfs, struct edits **ret, struct nctk_error **err) {
         const struct container_request *q = s->req;
@@ -220,8 +253,11 @@ static int shim_plan(const struct shim *s, const json_t *spec, const struct nctk
         _cleanup_close_ int rootfd = -EBADF;
         int r;
 
+        _cleanup_free_ char *devices = NULL;
+
         (void) spec;
-        r = selection_parse(inv, q->devices ? q->devices : "none", &sel, err);
+        r = cdi_devices_resolve(q->devices ? q->devices : "none", &devices, err);
+        r = r < 0 ? r : selection_parse(inv, devices, &sel, err);
         if (r < 0)
                 return nctk_error_prefix(err, "NVIDIA_VISIBLE_DEVICES");
         r = shim_requirements(q, inv, &sel, err);

@@ -175,6 +175,23 @@ def cdi_all_and_none():
     assert r["dlopen"]["libcuda.so.1"] != "error", "the driver is still there"
 
 
+@test
+def cdi_device_names():
+    """Fully qualified CDI names of NVIDIA's kinds select this host's GPUs in cdi mode; another
+    vendor's kind is refused in one line (no CDI spec files are read)."""
+    g = DESC["gpus"][2]
+    for name in (f"nvidia.com/gpu={g['index']}", f"runtime.nvidia.com/gpu={g['uuid']}"):
+        b = bundle([f"NVIDIA_VISIBLE_DEVICES={name}"], "nvidia-smi -L")
+        p = run_in(config("cdi"), b)
+        eq(p.returncode, 0, f"{name}: {p.stderr}")
+        eq([l for l in p.stdout.splitlines() if l.startswith("GPU ")],
+           [f"GPU 0: {g['model']} (UUID: {g['uuid']})"], name)
+    b = bundle(["NVIDIA_VISIBLE_DEVICES=vendor.com/fpga=0"])
+    p = run_in(config("cdi"), b)
+    assert p.returncode != 0, "another vendor's CDI device"
+    assert "only nvidia.com/gpu and runtime.nvidia.com/gpu" in p.stderr, p.stderr
+
+
 FAKE_RUNTIME = """#!/bin/sh
 # Records how the shim called it, and the bundle's config.json at that moment.
 printf '%s\\n' "$0" "$@" > {out}.argv
