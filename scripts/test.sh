@@ -4,7 +4,7 @@
 # podman, compose; installed here); a clang build; a short fuzzing pass.
 # This is the README's test command, and what CI runs (.ci/run).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 bash scripts/deps.sh || exit 1
 
 passed=0
@@ -51,6 +51,7 @@ suite() {
         tally "$dir" "$label"
 }
 
+step "shellcheck" shellcheck -S warning scripts/*.sh tests/device/*.sh tests/sim/test-sim.sh bench/*.sh .ci/run
 if step "build (gcc)" bash scripts/build.sh build; then
         suite build "tests (gcc)" --no-suite engines
         suite build "unit tests under valgrind" --suite unit --suite fuzz \

@@ -47,12 +47,12 @@ done < <(nvidia-smi --query-gpu=uuid,pci.bus_id,name,compute_cap --format=csv,no
 ver=$(sed -n 's/^NVRM version: *//p' "$OUT/info.txt")
 libdir=$(dirname "$(readlink -f "$(ldconfig -p | sed -n 's/.*libnvidia-ml.so.1 (libc6,x86-64) => //p' | head -1)")")
 check "libraries vs $libdir" "$(grep "\.so\.$ver\$" "$OUT/list.txt" | grep -v i386 | xargs -n1 basename | sort | tr '\n' ' ')" \
-        "$(ls "$libdir" | grep "\.so\.$ver\$" | sort | tr '\n' ' ')"
+        "$(find "$libdir" -maxdepth 1 -name "*.so.$ver" -printf '%f\n' | sort | tr '\n' ' ')"
 check "binaries are ELF" "$(grep /bin/ "$OUT/list.txt" | xargs file -L | grep -vc ELF)" "0"
 check "nvidia-smi from a daemon's PATH" \
         "$(PATH=/usr/sbin:/usr/bin:/sbin:/bin cli list --binaries | grep -c 'nvidia/bin/nvidia-smi$')" "1"
 check "firmware" "$(grep -c 'gsp_.*\.bin$' "$OUT/list.txt")" \
-        "$(ls /usr/local/nvidia/firmware/nvidia/$ver/ /lib/firmware/nvidia/$ver/ 2>/dev/null | grep -c 'gsp_.*\.bin$')"
+        "$(find "/usr/local/nvidia/firmware/nvidia/$ver" "/lib/firmware/nvidia/$ver" -maxdepth 1 -name 'gsp_*.bin' 2>/dev/null | wc -l)"
 check "unknown device error" "$(cli list --device=99 2>&1 >/dev/null | wc -l)" "1"
 check "device 0 by uuid" "$(cli list --device="$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)" | grep -c '^/dev/nvidia[0-9]')" "1"
 

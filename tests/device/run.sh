@@ -3,7 +3,7 @@
 # Prepare on the build machine with scripts/device-bundle.sh; then, through the device tool:
 #   bash tests/device/run.sh      (with carry: out/device-bin; logs land in $OUT)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 export BIN=out/device-bin OUT=${OUT:-/tmp/nctk-device-out}
 mkdir -p "$OUT"
 rc=0
