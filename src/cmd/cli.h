@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "apply/compat.h"
+#include "5-apply/compat.h"
 #include "nctk/nctk.h"
 
 struct cli_ctx {

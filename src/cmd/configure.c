@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apply/apply.h"
-#include "apply/rootfs.h"
+#include "5-apply/apply.h"
+#include "5-apply/rootfs.h"
 #include "cmd/cli.h"
-#include "plan/plan.h"
-#include "select/require.h"
-#include "select/select.h"
+#include "4-plan/plan.h"
+#include "2-select/require.h"
+#include "2-select/select.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apply/apply.h"
-#include "apply/spec.h"
+#include "5-apply/apply.h"
+#include "5-apply/spec.h"
 #include "cmd/runtime.h"
 #include "util/fileio.h"
 #include "util/macros.h"

@@ -16,8 +16,8 @@
 
 #include "cmd/cli.h"
 #include "config/config.h"
-#include "oci/request.h"
-#include "oci/values.h"
+#include "2-select/request.h"
+#include "2-select/values.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"

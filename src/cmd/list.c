@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "cmd/cli.h"
-#include "select/select.h"
+#include "2-select/select.h"
 #include "util/macros.h"
 #include "util/strv.h"
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apply/spec.h"
+#include "5-apply/spec.h"
 #include "cmd/cli.h"
 #include "cmd/runtime.h"
 #include "util/macros.h"

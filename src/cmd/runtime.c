@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apply/compat.h"
-#include "apply/rootfs.h"
-#include "apply/spec.h"
-#include "oci/request.h"
-#include "select/require.h"
+#include "5-apply/compat.h"
+#include "5-apply/rootfs.h"
+#include "5-apply/spec.h"
+#include "2-select/request.h"
+#include "2-select/require.h"
 #include "cmd/runtime.h"
-#include "plan/plan.h"
-#include "select/select.h"
+#include "4-plan/plan.h"
+#include "2-select/select.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -34,7 +34,7 @@ struct shim {
         struct nctk_config *cfg;
         struct runtime_args ra;
         FILE *debug; /* nvidia-container-runtime.debug, when set */
-        struct container_request *req; /* what the container asks for (src/oci/request.c) */
+        struct container_request *req; /* what the container asks for (src/2-select/request.c) */
 };
 
 static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,

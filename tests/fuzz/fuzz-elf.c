@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "apply/elf.h"
+#include "ldcache/elf.h"
 #include "util/fileio.h"
 
 #ifndef EM_AARCH64

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "discover/ldcache.h"
+#include "ldcache/ldcache.h"
 #include "util/macros.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

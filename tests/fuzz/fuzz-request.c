@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci/request.h"
+#include "2-select/request.h"
 #include "util/macros.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

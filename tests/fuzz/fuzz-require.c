@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "select/require.h"
+#include "2-select/require.h"
 #include "util/macros.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "discover/nvml-types.h"
+#include "1-discover/nvml-types.h"
 
 #define MAX_MIG 16
 

@@ -1,6 +1,6 @@
 /* Fake libnvidia-ml.so.1 for the simulated driver (tests/sim/nctk-sim builds it per root).
  *
- * It implements the NVML entry points that nctk uses (src/discover/nvml-types.h), answering from a
+ * It implements the NVML entry points that nctk uses (src/1-discover/nvml-types.h), answering from a
  * GPU description that the generator compiles in (nctk-sim-data.h): inside a container only this
  * one file is mounted, so it cannot read a side file.
  *
@@ -27,7 +27,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "discover/nvml-types.h"
+#include "1-discover/nvml-types.h"
 
 #define NVML_API __attribute__((visibility("default")))
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "discover/nvml-types.h"
+#include "1-discover/nvml-types.h"
 
 typedef nvml_return_t (*parent_fn)(nvml_device_t, nvml_device_t *);
 

@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "discover/nvml-types.h"
+#include "1-discover/nvml-types.h"
 
 #define EXPORT __attribute__((visibility("default")))
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "apply/cgroup.h"
+#include "5-apply/cgroup.h"
 #include "cgroup-agent.h"
 #include "util/macros.h"
 

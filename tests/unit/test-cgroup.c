@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "apply/cgroup.h"
+#include "5-apply/cgroup.h"
 #include "cgroup-agent.h"
 #include "util/fileio.h"
 #include "util/macros.h"

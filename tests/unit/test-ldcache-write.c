@@ -22,8 +22,8 @@
 
 #include <cmocka.h>
 
-#include "apply/elf.h"
-#include "apply/ldcache-write.h"
+#include "ldcache/elf.h"
+#include "ldcache/write.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 

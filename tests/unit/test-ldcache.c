@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "discover/ldcache.h"
+#include "ldcache/ldcache.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 #include "util/strv.h"

@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "discover/nvml-types.h"
-#include "discover/nvml.h"
+#include "1-discover/nvml-types.h"
+#include "1-discover/nvml.h"
 #include "util/macros.h"
 
 #define ROOT_LIB "/usr/lib/libnvidia-ml.so.1"

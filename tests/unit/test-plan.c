@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "plan/plan.h"
-#include "select/select.h"
+#include "4-plan/plan.h"
+#include "2-select/select.h"
 #include "util/macros.h"
 
 #define VER "580.159.04"

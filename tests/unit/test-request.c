@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "oci/request.h"
-#include "oci/values.h"
+#include "2-select/request.h"
+#include "2-select/values.h"
 #include "util/macros.h"
 
 enum cfg_switch {

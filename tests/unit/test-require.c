@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "select/require.h"
+#include "2-select/require.h"
 #include "util/macros.h"
 
 static const struct require_facts h100 = { "13.0", "580.159.04", "9.0", "Nvidia" };

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "apply/spec.h"
+#include "5-apply/spec.h"
 #include "cmd/runtime.h"
 #include "util/macros.h"
 

@@ -1,0 +1,343 @@
+/* plan_build(): from what the host has and what the container asked for, the list of edits.
+ * No I/O here: every path is computed, so the planner is unit-tested without root and the four
+ * back-ends (live container, config.json, CDI, docker args) apply the very same value. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "4-plan/plan.h"
+#include "util/macros.h"
+#include "util/strv.h"
+
+#define RULE_RW 3u
+#define LIB_FLAGS (MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV)
+#define IPC_FLAGS (MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC)
+
+struct planner {
+        const struct nctk_inventory *inv;
+        const struct plan_request *req;
+        const struct plan_layout *layout;
+        unsigned caps; /* the request's caps, widened as the reference widens them */
+        struct edits *e;
+};
+
+static const char *base_name(const char *p) {
+        const char *s = strrchr(p, '/');
+
+        return s ? s + 1 : p;
+}
+
+/* The host path of PATH inside ROOT. */
+static char *host_path(const char *root, const char *path) {
+        return STREQ(root, "/") ? strdup(path) : path_join(root, path);
+}
+
+static int add_mount(struct planner *p, const char *root, const char *src, const char *dst,
+                     unsigned flags) {
+        struct edit_mount *m;
+
+        for (size_t i = 0; i < p->e->n_mounts; i++)
+                if (STREQ(p->e->mounts[i].target, dst))
+                        return 0; /* first wins: one file per container path */
+        m = ARRAY_PUSH(p->e->mounts, p->e->n_mounts);
+        if (!m)
+                return -ENOMEM;
+        m->source = host_path(root, src);
+        m->target = strdup(dst);
+        m->flags = flags;
+        return m->source && m->target ? 0 : -ENOMEM;
+}
+
+static int add_rule(struct planner *p, unsigned major, unsigned minor) {
+        struct edit_rule *r;
+
+        for (size_t i = 0; i < p->e->n_rules; i++)
+                if (p->e->rules[i].major == (int) major && p->e->rules[i].minor == (int) minor)
+                        return 0;
+        r = ARRAY_PUSH(p->e->rules, p->e->n_rules);
+        if (!r)
+                return -ENOMEM;
+        *r = (struct edit_rule){ .type = 'c', .major = (int) major, .minor = (int) minor,
+                                 .access = RULE_RW };
+        return 0;
+}
+
+/* A device node the container gets at the same path, and the cgroup rule that lets it open it. */
+static int add_node(struct planner *p, const struct nctk_node *n) {
+        struct edit_node *en;
+
+        if (!n->exists)
+                return 0;
+        for (size_t i = 0; i < p->e->n_nodes; i++)
+                if (STREQ(p->e->nodes[i].target, n->path))
+                        return 0;
+        en = ARRAY_PUSH(p->e->nodes, p->e->n_nodes);
+        if (!en)
+                return -ENOMEM;
+        en->source = host_path(p->inv->dev_root, n->path);
+        en->target = strdup(n->path);
+        en->major = n->major;
+        en->minor = n->minor;
+        en->mode = 0666;
+        if (!en->source || !en->target)
+                return -ENOMEM;
+        return add_rule(p, n->major, n->minor);
+}
+
+static const struct nctk_node *find_node(const struct nctk_inventory *inv, const char *path) {
+        for (size_t i = 0; i < inv->n_nodes; i++)
+                if (STREQ(inv->nodes[i].path, path))
+                        return &inv->nodes[i];
+        return NULL;
+}
+
+static int add_node_path(struct planner *p, const char *path) {
+        const struct nctk_node *n = find_node(p->inv, path);
+
+        return n ? add_node(p, n) : 0;
+}
+
+static int add_cap_node(struct planner *p, int minor) {
+        char path[64];
+
+        if (minor < 0)
+                return 0;
+        snprintf(path, sizeof(path), "/dev/nvidia-caps/nvidia-cap%d", minor);
+        return add_node_path(p, path);
+}
+
+static int add_link(struct planner *p, const char *dir, const char *name, const char *target) {
+        _cleanup_free_ char *path = NULL;
+        struct edit_link *l;
+
+        if (STREQ(name, target))
+                return 0;
+        path = path_join(dir, name);
+        if (!path)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->e->n_links; i++)
+                if (STREQ(p->e->links[i].path, path))
+                        return 0;
+        l = ARRAY_PUSH(p->e->links, p->e->n_links);
+        if (!l)
+                return -ENOMEM;
+        l->path = TAKE_PTR(path);
+        l->target = strdup(target);
+        return l->target ? 0 : -ENOMEM;
+}
+
+/* A file of the driver's procfs, bound read-only at its usual /proc path. */
+static int add_proc_mount(struct planner *p, const char *path) {
+        if (!startswith(path, "/proc/"))
+                return -EINVAL;
+        return add_mount(p, p->inv->proc_root, path + strlen("/proc"), path,
+                         MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
+}
+
+/* The soname link every library needs, and the three development links the reference adds. */
+static int add_lib_links(struct planner *p, const struct nctk_file *f, const char *dir) {
+        const char *base = base_name(f->path);
+        int r = 0;
+
+        if (f->soname)
+                r = add_link(p, dir, f->soname, base);
+        if (r >= 0 && f->soname && startswith(base, "libcuda.so."))
+                r = add_link(p, dir, "libcuda.so", f->soname);
+        if (r >= 0 && f->soname && startswith(base, "libnvidia-opticalflow.so."))
+                r = add_link(p, dir, "libnvidia-opticalflow.so", f->soname);
+        if (r >= 0 && startswith(base, "libGLX_nvidia.so."))
+                r = add_link(p, dir, "libGLX_indirect.so.0", base);
+        return r;
+}
+
+static bool caps_match(const struct planner *p, unsigned file_caps) {
+        return (p->caps & file_caps) != 0;
+}
+
+static int plan_libraries(struct planner *p) {
+        const struct nctk_inventory *inv = p->inv;
+        int r = 0;
+
+        for (int pass = 0; r >= 0 && pass < 2; pass++) {
+                const char *dir = pass ? p->layout->libdir32 : p->layout->libdir;
+                bool added = false;
+
+                if (!dir || (pass && !p->req->compat32))
+                        continue;
+                for (size_t i = 0; r >= 0 && i < inv->n_libs; i++) {
+                        const struct nctk_file *f = &inv->libs[i];
+                        _cleanup_free_ char *dst = NULL;
+
+                        if (f->is_32bit != (pass == 1) || !caps_match(p, f->caps))
+                                continue;
+                        dst = path_join(dir, base_name(f->path));
+                        if (!dst)
+                                return -ENOMEM;
+                        r = add_mount(p, inv->driver_root, f->path, dst, LIB_FLAGS);
+                        r = r < 0 ? r : add_lib_links(p, f, dir);
+                        added = true;
+                }
+                if (r >= 0 && added) {
+                        char **d = ARRAY_PUSH(p->e->ldcache_dirs, p->e->n_ldcache_dirs);
+                        if (!d || !(*d = strdup(dir)))
+                                return -ENOMEM;
+                }
+        }
+        return r;
+}
+
+static int plan_files(struct planner *p, const struct nctk_file *f, size_t n, const char *dir,
+                      unsigned flags) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_free_ char *dst = NULL;
+
+                if (!caps_match(p, f[i].caps))
+                        continue;
+                dst = dir ? path_join(dir, base_name(f[i].path)) : strdup(f[i].path);
+                if (!dst)
+                        return -ENOMEM;
+                r = add_mount(p, p->inv->driver_root, f[i].path, dst, flags);
+        }
+        return r;
+}
+
+/* "00000000:00:06.0" (NVML) -> "0000:00:06.0" (the /proc/driver/nvidia/gpus directory). */
+static char *proc_busid(const char *busid) {
+        char *s = strdup(strlen(busid) == 16 && startswith(busid, "0000") ? busid + 4 : busid);
+
+        /* NVML prints hex digits in upper case, the driver's directory names in lower case. */
+        for (char *c = s; c && *c; c++)
+                *c = (char) tolower((unsigned char) *c);
+        return s;
+}
+
+static int plan_gpu(struct planner *p, size_t i) {
+        const struct nctk_gpu *g = &p->inv->gpus[i];
+        const struct selection *sel = p->req->sel;
+        char path[64], **busid;
+        int r;
+
+        snprintf(path, sizeof(path), "/dev/nvidia%u", g->minor);
+        r = add_node_path(p, path);
+        busid = r < 0 ? NULL : ARRAY_PUSH(p->e->proc_gpus, p->e->n_proc_gpus);
+        if (r >= 0 && (!busid || !(*busid = proc_busid(g->busid))))
+                return -ENOMEM;
+        /* MIG config/monitor ("all") need the GPU's whole MIG capability tree, so that tools in
+         * the container can create and watch instances; otherwise each selected instance's own
+         * access files. */
+        if (r >= 0 && (p->req->mig_config || p->req->mig_monitor) && g->mig_capable) {
+                char dir[96];
+                snprintf(dir, sizeof(dir), "/proc/driver/nvidia/capabilities/gpu%u/mig", g->minor);
+                r = add_proc_mount(p, dir);
+        }
+        for (size_t j = 0; r >= 0 && j < g->n_migs; j++) {
+                const struct nctk_mig *m = &g->migs[j];
+                bool global = p->req->mig_config || p->req->mig_monitor;
+                if (!sel->migs[i][j] && !global)
+                        continue;
+                if (!global) {
+                        r = add_proc_mount(p, m->gi_caps);
+                        r = r < 0 ? r : add_proc_mount(p, m->ci_caps);
+                }
+                r = r < 0 ? r : add_cap_node(p, m->gi_caps_minor);
+                r = r < 0 ? r : add_cap_node(p, m->ci_caps_minor);
+        }
+        return r;
+}
+
+static int plan_devices(struct planner *p) {
+        const struct nctk_inventory *inv = p->inv;
+        const struct selection *sel = p->req->sel;
+        int r;
+
+        /* The control nodes come with the driver even when no GPU is selected ("none"), as in the
+         * reference: the container then sees the driver but no device. */
+        r = add_node_path(p, "/dev/nvidiactl");
+        if (r >= 0 && (p->caps & NCTK_CAP_COMPUTE)) {
+                r = add_node_path(p, "/dev/nvidia-uvm");
+                r = r < 0 ? r : add_node_path(p, "/dev/nvidia-uvm-tools");
+        }
+        if (r >= 0 && (p->caps & NCTK_CAP_DISPLAY))
+                r = add_node_path(p, "/dev/nvidia-modeset");
+        for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++)
+                if (sel->gpus[i] || sel->has_mig[i])
+                        r = plan_gpu(p, i);
+        if (r >= 0 && p->req->mig_config) {
+                r = add_cap_node(p, inv->mig_config_minor);
+                r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/config");
+        }
+        if (r >= 0 && p->req->mig_monitor) {
+                r = add_cap_node(p, inv->mig_monitor_minor);
+                r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/monitor");
+        }
+        for (size_t k = 0; r >= 0 && k < p->req->n_imex; k++) {
+                char path[80];
+                snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u", p->req->imex[k]);
+                r = add_node_path(p, path);
+        }
+        if (r >= 0)
+                p->e->mask_proc = true;
+        return r;
+}
+
+int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
+               const struct plan_layout *layout, struct edits **ret, struct nctk_error **err) {
+        struct planner p = { .inv = inv, .req = req, .layout = layout, .caps = req->caps };
+        int r;
+
+        /* video needs the compute libraries, display the graphics ones (as the reference). */
+        if (p.caps & NCTK_CAP_VIDEO)
+                p.caps |= NCTK_CAP_COMPUTE;
+        if (p.caps & NCTK_CAP_DISPLAY)
+                p.caps |= NCTK_CAP_GRAPHICS;
+        p.e = calloc(1, sizeof(*p.e));
+        if (!p.e)
+                return nctk_error_set(err, ENOMEM, "out of memory");
+        r = plan_devices(&p);
+        r = r < 0 ? r : plan_files(&p, inv->bins, inv->n_bins, layout->bindir, LIB_FLAGS);
+        r = r < 0 ? r : plan_libraries(&p);
+        r = r < 0 ? r : plan_files(&p, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
+        r = r < 0 ? r : plan_files(&p, inv->ipcs, inv->n_ipcs, NULL, IPC_FLAGS);
+        r = r < 0 ? r : plan_files(&p, inv->configs, inv->n_configs, NULL, LIB_FLAGS);
+        if (r < 0) {
+                edits_free(p.e);
+                return nctk_error_set(err, -r, "cannot plan the container's edits: %s", strerror(-r));
+        }
+        *ret = p.e;
+        return 0;
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+struct edits *edits_free(struct edits *e) {
+        if (!e)
+                return NULL;
+        for (size_t i = 0; i < e->n_mounts; i++) {
+                free(e->mounts[i].source);
+                free(e->mounts[i].target);
+        }
+        free(e->mounts);
+        for (size_t i = 0; i < e->n_nodes; i++) {
+                free(e->nodes[i].source);
+                free(e->nodes[i].target);
+        }
+        free(e->nodes);
+        for (size_t i = 0; i < e->n_links; i++) {
+                free(e->links[i].path);
+                free(e->links[i].target);
+        }
+        free(e->links);
+        free(e->rules);
+        strv_free(e->ldcache_dirs, e->n_ldcache_dirs);
+        strv_free(e->proc_gpus, e->n_proc_gpus);
+        free(e);
+        return NULL;
+}

@@ -1,0 +1,82 @@
+/* The plan stage (DESIGN.md stage 3): a pure function of (inventory, request, container layout)
+ * that lists every edit a container needs — mounts, device nodes, symlinks, device-cgroup rules,
+ * ld cache directories, /proc masks — without doing any I/O, so the same value can be applied to
+ * a live container, written into config.json, or emitted as a CDI spec. */
+#ifndef NCTK_PLAN_PLAN_H
+#define NCTK_PLAN_PLAN_H
+
+#include <sys/types.h>
+
+#include "nctk/nctk.h"
+#include "2-select/select.h"
+
+enum mount_flags {
+        MOUNT_RDONLY = 1u << 0,
+        MOUNT_NOSUID = 1u << 1,
+        MOUNT_NODEV = 1u << 2,
+        MOUNT_NOEXEC = 1u << 3,
+};
+
+struct edit_mount {
+        char *source; /* host path */
+        char *target; /* container path */
+        unsigned flags;
+};
+
+struct edit_node {
+        char *source; /* host device node */
+        char *target; /* container path */
+        unsigned major, minor;
+        mode_t mode;
+};
+
+struct edit_link {
+        char *path;   /* container path of the link */
+        char *target; /* what it points to (relative: a name in the same directory) */
+};
+
+struct edit_rule {
+        char type; /* 'c' */
+        int major, minor;
+        unsigned access; /* 1 read, 2 write, 4 mknod */
+};
+
+struct edits {
+        size_t n_mounts;
+        struct edit_mount *mounts;
+        size_t n_nodes;
+        struct edit_node *nodes;
+        size_t n_links;
+        struct edit_link *links;
+        size_t n_rules;
+        struct edit_rule *rules;
+        size_t n_ldcache_dirs;
+        char **ldcache_dirs;
+        /* /proc/driver/nvidia becomes a read-only copy showing only these GPUs' directories
+         * ("0000:00:06.0") and params with ModifyDeviceFiles: 0. */
+        bool mask_proc;
+        size_t n_proc_gpus;
+        char **proc_gpus;
+};
+
+struct plan_request {
+        unsigned caps;               /* enum nctk_cap */
+        const struct selection *sel; /* GPUs and MIG devices */
+        bool compat32;
+        bool mig_config, mig_monitor; /* "all" */
+        size_t n_imex;
+        const unsigned *imex;
+};
+
+/* Where things go inside the container (chosen from the rootfs by the apply stage). */
+struct plan_layout {
+        const char *libdir;   /* /usr/lib/x86_64-linux-gnu or /usr/lib64 */
+        const char *libdir32; /* /usr/lib/i386-linux-gnu or /usr/lib32, or NULL */
+        const char *bindir;   /* /usr/bin */
+};
+
+int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
+               const struct plan_layout *layout, struct edits **ret, struct nctk_error **err);
+struct edits *edits_free(struct edits *e);
+
+#endif

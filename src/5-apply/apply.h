@@ -1,0 +1,44 @@
+/* The apply stage (DESIGN.md stage 4), into a live container. */
+#ifndef NCTK_APPLY_APPLY_H
+#define NCTK_APPLY_APPLY_H
+
+#include <sys/types.h>
+
+#include "nctk/nctk.h"
+#include "4-plan/plan.h"
+
+struct apply_opts {
+        pid_t pid;          /* the container's init process */
+        const char *rootfs; /* its rootfs, as a path in its mount namespace before pivot_root */
+        bool no_cgroups;    /* leave the device cgroup alone */
+        bool no_devbind;    /* do not bind device nodes (cgroup rules still apply) */
+        bool no_ldcache;    /* do not write the container's ld.so.cache */
+};
+
+int apply_container(const struct nctk_inventory *inv, const struct edits *e,
+                    const struct apply_opts *o, struct nctk_error **err);
+
+struct journal;
+
+struct finalize_opts {
+        const char *rootfs;    /* the container's rootfs, as this mount namespace sees it */
+        const char *proc_root; /* the driver's procfs, read for the /proc mask; NULL: "/proc" */
+        uid_t uid;             /* owner of the directories and links created */
+        gid_t gid;
+};
+
+/* The part of E that config.json cannot express, run as an OCI createContainer hook (in the
+ * container's mount namespace, after the runtime's mounts, before pivot_root): the mask over
+ * /proc/driver/nvidia with E's mounts into /proc, E's symlinks and the container's ld cache.
+ * E's other mounts, its nodes and its rules are left to the runtime (see apply/spec.h). On
+ * failure everything done is undone. 0 or -errno with ERR. */
+int apply_finalize(const struct edits *e, const struct finalize_opts *o, struct nctk_error **err);
+
+/* Shared by apply_container() and apply_finalize(), inside ROOTFD: E's symlinks (an image file
+ * where a link goes is left alone, with a warning), and the ld cache of DIRS followed by the
+ * container's own ld.so.conf directories. */
+int apply_links(int rootfd, const struct edits *e, uid_t uid, gid_t gid, struct journal *j,
+                struct nctk_error **err);
+int apply_ldcache(int rootfd, char *const *dirs, size_t n, struct nctk_error **err);
+
+#endif

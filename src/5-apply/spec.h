@@ -1,0 +1,86 @@
+/* The config.json back-end of the apply stage (DESIGN.md stage 4): the edits written into a
+ * bundle's OCI spec, so that runc/crun make the mounts, the device nodes and the device-cgroup
+ * rules themselves, and a createContainer hook does the rest (symlinks, ld cache, /proc mask). */
+#ifndef NCTK_APPLY_SPEC_H
+#define NCTK_APPLY_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "nctk/nctk.h"
+#include "4-plan/plan.h"
+
+/* The hidden subcommand the createContainer hook runs (src/cmd/hook-finalize.c):
+ *   nctk hook-finalize [--proc-root DIR] [--mask-proc BUSID]... [--proc-mount SRC::DST]...
+ *                      [--link TARGET::LINK]... [--ldcache-dir DIR]... ROOTFS
+ * ROOTFS is the container's rootfs as the runtime's mount namespace sees it before pivot_root. */
+#define SPEC_HOOK_FINALIZE "hook-finalize"
+/* The environment of every hook we add: a hook runs as root and must not inherit anything
+ * (DESIGN.md rule 3). */
+#define SPEC_HOOK_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct spec_opts {
+        const char *hook_path; /* absolute path of the nctk binary, run as the createContainer hook */
+        const char *rootfs;    /* the container's rootfs, absolute: the hook's ROOTFS */
+        const char *proc_root; /* the driver's procfs (inventory's proc_root); NULL: "/proc" */
+        bool no_cgroups;       /* add no linux.resources.devices rules */
+};
+
+/* Adds E to SPEC, a parsed config.json, in place; every other field is left as it was:
+ *  - each mount as {"destination": target, "type": "bind", "source": source, "options":
+ *    ["bind", "ro", "nosuid", "nodev", "noexec" as its flags say]} at the end of "mounts",
+ *    unless a mount with that destination is there already; mounts into /proc (which runtimes
+ *    refuse in config.json) go to the hook instead;
+ *  - each node as {"path", "type": "c", "major", "minor", "fileMode", "uid": 0, "gid": 0} in
+ *    "linux.devices", unless that path is there already;
+ *  - each rule as {"allow": true, "type": "c", "major", "minor", "access": "rw"} at the end of
+ *    "linux.resources.devices" (unless O->no_cgroups or an identical allow rule already follows
+ *    the last deny rule), so the runtime programs the device cgroup and the grant survives
+ *    `systemctl daemon-reload`;
+ *  - when E has links, ld cache directories, /proc mounts or a /proc mask: one createContainer
+ *    hook running O->hook_path SPEC_HOOK_FINALIZE with them (a previous such hook is replaced).
+ * Applying the same edits twice gives the same spec. Returns 0, -EINVAL with ERR when SPEC has
+ * a field of the wrong type where we add (e.g. "mounts" not an array), -ENOMEM. On failure SPEC
+ * may be partly edited: callers write it out only on success. */
+int spec_apply_edits(json_t *spec, const struct edits *e, const struct spec_opts *o,
+                     struct nctk_error **err);
+
+/* True when HOOK (an element of a hooks array) is NVIDIA's legacy prestart hook: its path's
+ * or its args[0]'s base name is nvidia-container-runtime-hook or nvidia-container-toolkit
+ * (dockerd's --gpus hook, or the one the runtime shim adds in legacy mode). */
+bool spec_is_nvidia_hook(const json_t *hook);
+/* True when SPEC's prestart hooks hold an NVIDIA hook. */
+bool spec_has_nvidia_hook(const json_t *spec);
+/* Removes every NVIDIA hook from SPEC's prestart hooks; returns how many. */
+int spec_remove_nvidia_hooks(json_t *spec);
+/* Appends {path: HOOK_PATH, args: ["nvidia-container-runtime-hook", "prestart"], env: ENV} to
+ * SPEC's prestart hooks. ENV: a NULL-terminated list, copied. 0, -EINVAL, -ENOMEM. */
+int spec_add_legacy_hook(json_t *spec, const char *hook_path, char *const *env,
+                         struct nctk_error **err);
+
+/* The value of NAME in SPEC's process.env (the last occurrence, as execve's consumers read it),
+ * or NULL when unset. Borrowed from SPEC. */
+const char *spec_getenv(const json_t *spec, const char *name);
+
+/* A config.json read from a bundle. */
+struct spec_file {
+        char *raw;     /* the bytes read */
+        size_t len;
+        struct stat st; /* of the file read: its mode and owner are kept when it is rewritten */
+};
+
+/* Reads NAME (usually "config.json") in directory DIRFD, at most 64 MiB. 0 or -errno. */
+int spec_file_read(int dirfd, const char *name, struct spec_file *ret, struct nctk_error **err);
+void spec_file_release(struct spec_file *f);
+/* Parses F's bytes into an object. -EINVAL with ERR naming line and column. */
+int spec_parse(const struct spec_file *f, json_t **ret, struct nctk_error **err);
+
+/* Replaces NAME in DIRFD with SPEC, atomically: written to a temporary file created with
+ * O_EXCL|O_NOFOLLOW in the same directory, given ORIG's mode (and owner, when it differs from
+ * ours), then renamed over NAME; on failure the temporary file is removed and NAME is left as
+ * it was. Not fsync'ed: a bundle does not outlive a crash of the engine that made it. */
+int spec_write_atomic(int dirfd, const char *name, const json_t *spec, const struct stat *orig,
+                      struct nctk_error **err);
+
+#endif
