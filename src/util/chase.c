@@ -185,12 +185,20 @@ int chase_open(int rootfd, const char *path, int flags, mode_t mode) {
 
         if (chase_use_walk())
                 return chase_open_walk(rootfd, path, flags, mode);
-        fd = (int) syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-        if (fd >= 0)
-                return fd;
+        /* EAGAIN: a rename or mount anywhere on the host raced one of our ".." steps, and the
+         * kernel cannot prove we stayed inside the root. Common on a busy host (containers
+         * starting in parallel mount all the time), so retry; past the bound, the walk, which
+         * this race does not affect, answers instead. */
+        for (int tries = 0; tries < 64; tries++) {
+                fd = (int) syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+                if (fd >= 0)
+                        return fd;
+                if (errno != EAGAIN)
+                        break;
+        }
         /* ENOSYS: kernel before 5.6, or a seccomp filter that hides the call; some filters answer
          * EPERM instead. The walk gives the same answer where the error was genuine. */
-        if (errno != ENOSYS && errno != EPERM)
+        if (errno != ENOSYS && errno != EPERM && errno != EAGAIN)
                 return -errno;
         return chase_open_walk(rootfd, path, flags, mode);
 }
