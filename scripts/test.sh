@@ -11,8 +11,18 @@ bash scripts/deps.sh || exit 1
 # shellcheck source=scripts/results.sh
 . scripts/results.sh
 
+# Spelling in every tracked file but the fuzz corpus (codespell passes over binary files).
+# .codespellignore: project words ("sover", a soname's version in tests/sim/nctk-sim); the regex
+# drops C escapes, which glue their letter to the next word ("\nd = 1" in tests/unit/test-toml.c).
+# safe.directory: a CI checkout may belong to another user; this script builds and runs it anyway.
+spelling() {
+        git -c safe.directory="$PWD" ls-files -z -- . ':!tests/fuzz/corpus' |
+                xargs -0 -r codespell -I .codespellignore --ignore-regex '\\[abfnrtv]'
+}
+
 step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh \
         bench/*.sh .ci/run
+step "codespell" spelling
 step "test.sh's own bookkeeping (tests/ci/test-tally.sh)" bash tests/ci/test-tally.sh
 if step "build (gcc)" bash scripts/build.sh build; then
         suite build "tests (gcc)" --no-suite engines
