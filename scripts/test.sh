@@ -7,63 +7,43 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bash scripts/deps.sh || exit 1
 
-passed=0
-failed=0
-failures=()
+# step, suite, not_run, results_summary and the totals; as root a skip fails the run.
+# shellcheck source=scripts/results.sh
+. scripts/results.sh
 
-# Adds the results of DIR's last `meson test` run to the totals.
-tally() {
-        local dir=$1 label=$2 p f
-        read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
-import json, sys
-p = f = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL", "SKIP"):
-        p += 1
-    else:
-        f += 1
-print(p, f)
-PY
-)
-        passed=$((passed + p))
-        failed=$((failed + f))
-        [ "$f" -eq 0 ] || failures+=("$label")
+# Spelling in every tracked file but the fuzz corpus (codespell passes over binary files).
+# .codespellignore: project words ("sover", a soname's version in tests/sim/nctk-sim); the regex
+# drops C escapes, which glue their letter to the next word ("\nd = 1" in tests/unit/test-toml.c).
+# safe.directory: a CI checkout may belong to another user; this script builds and runs it anyway.
+spelling() {
+        git -c safe.directory="$PWD" ls-files -z -- . ':!tests/fuzz/corpus' |
+                xargs -0 -r codespell -I .codespellignore --ignore-regex '\\[abfnrtv]'
 }
 
-step() {
-        local label=$1
-        shift
-        echo "== $label"
-        if "$@"; then
-                passed=$((passed + 1))
-        else
-                failed=$((failed + 1))
-                failures+=("$label")
-        fi
-}
-
-suite() {
-        local dir=$1 label=$2
-        shift 2
-        echo "== $label"
-        meson test -C "$dir" --print-errorlogs --no-rebuild "$@" | tail -n 12
-        tally "$dir" "$label"
-}
-
-step "shellcheck" shellcheck -S warning scripts/*.sh tests/device/*.sh tests/sim/test-sim.sh bench/*.sh .ci/run
+step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh \
+        bench/*.sh .ci/run
+step "codespell" spelling
+step "test.sh's own bookkeeping (tests/ci/test-tally.sh)" bash tests/ci/test-tally.sh
 if step "build (gcc)" bash scripts/build.sh build; then
         suite build "tests (gcc)" --no-suite engines
         suite build "unit tests under valgrind" --suite unit --suite fuzz \
                 --wrap='valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no'
         # Real docker, containerd, podman and docker-compose (scripts/engines.sh), with the gcc build.
+        # A failed install is a failure, and the suite it leaves out is counted as not run.
+        engines="real engines (docker, containerd, podman, compose)"
         if step "engines: install docker.io containerd podman docker-compose" \
                 bash -c '. scripts/engines.sh && engines_install'; then
-                suite build "real engines (docker, containerd, podman, compose)" --suite engines
+                suite build "$engines" --suite engines
+        else
+                not_run "$engines" "the install failed"
         fi
+else
+        not_run "tests (gcc), under valgrind and with the real engines" "the build failed"
 fi
 if step "build (gcc, ASan+UBSan)" bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 suite build-asan "tests (ASan+UBSan)" --no-suite engines
+else
+        not_run "tests (ASan+UBSan)" "the build failed"
 fi
 step "build (clang)" env CC=clang bash scripts/build.sh build-clang
 step "build (gcc, release, _FORTIFY_SOURCE=3)" bash scripts/build.sh build-release --buildtype=release -Dc_args=-D_FORTIFY_SOURCE=3
@@ -79,11 +59,8 @@ if step "build (clang, libFuzzer)" env CC=clang bash scripts/build.sh build-fuzz
                         sh "$f" "$work"
                 rm -rf "$work" "$work.log"
         done
+else
+        not_run "fuzzing" "the build failed"
 fi
 
-echo
-if [ "${#failures[@]}" -gt 0 ]; then
-        echo "failed: ${failures[*]}"
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+results_summary

@@ -3,18 +3,25 @@
 containerd 1.6 with ctr, podman 4.3 with runc, docker-compose 1.29 and the classic docker builder,
 each with its own sockets and state, and everything removed at the end.
 
-Today (no NVIDIA hook or runtime shim in nctk yet) it proves that the harness and the engines work
-with plain runc, and that `docker run --gpus` fails the well-known way without a hook. The GPU
-cases (docker --gpus, --runtime=nvidia, the shim as default runtime and under docker build,
-ctr --runc-binary, podman hooks.d, compose `runtime: nvidia`) are written against the simulated
-driver and report `# SKIP hook/shim not built yet` until `nctk nvidia-container-runtime-hook
--version` and `nvidia-container-runtime --version` answer.
+First the harness and the engines with plain runc, and `docker run --gpus` without the hook (it
+fails the well-known way). Then the GPU cases against the simulated driver, with nctk as
+nvidia-container-runtime-hook and as the nvidia-container-runtime shim: docker --gpus,
+--runtime=nvidia, the shim as default runtime and under docker build, ctr --runc-binary, podman
+hooks.d, compose `runtime: nvidia`, and the errors docker run reports.
 
 usage: test-engines.py NCTK PROBE
 
-Environment: NCTK_ENGINES_GPU=auto|skip|force (default auto: run the GPU cases whose hook/shim
-answers); NCTK_ENGINES_HOOK, NCTK_ENGINES_SHIM: the executables to use as
-nvidia-container-runtime-hook and nvidia-container-runtime (default: NCTK, multi-call)."""
+Environment:
+  NCTK_ENGINES_GPU=force|auto|skip  force: every GPU case runs, and fails if the hook or shim does
+                        not answer (`-version`, `--version`); the default as root, as in CI, where
+                        a skip would hide a broken hook. auto: a GPU case whose hook/shim does not
+                        answer reports `# SKIP`; the default as another user. skip: every GPU case
+                        reports `# SKIP`, a developer's opt-out that scripts/test.sh never sets
+                        (run as root, it counts any skip as a failure).
+  NCTK_ENGINES_HOOK, NCTK_ENGINES_SHIM  the executables to use as nvidia-container-runtime-hook and
+                        nvidia-container-runtime (default: NCTK, multi-call).
+Without the engines installed the whole suite reports `1..0 # SKIP`, which scripts/test.sh also
+counts as a failure as root."""
 import atexit
 import json
 import os
@@ -109,7 +116,8 @@ def test(fn):
 
 
 def case(name, fn, *args, skip=None):
-    """Registers a test that calls FN(*ARGS), skipped when SKIP() gives a reason."""
+    """Registers a test that calls FN(*ARGS), skipped when SKIP() gives a reason, failed when
+    SKIP() raises."""
     _tests.append((name, lambda: fn(*args), skip))
 
 
@@ -127,12 +135,12 @@ def run_all():
     n = failed = 0
     for name, fn, skip in _tests:
         n += 1
-        reason = skip() if skip else None
-        if reason:
-            print(f"ok {n} - {name} # SKIP {reason}", flush=True)
-            continue
         t = time.monotonic()
         try:
+            reason = skip() if skip else None  # raises when the case must run and cannot
+            if reason:
+                print(f"ok {n} - {name} # SKIP {reason}", flush=True)
+                continue
             fn()
             print(f"ok {n} - {name}", flush=True)
         except Exception:  # a failed test reports and the others go on
@@ -249,7 +257,7 @@ def docker_run():
 
 @test
 def docker_gpus_fails_without_the_hook():
-    """What the hook will fix: dockerd knows no GPU driver until nvidia-container-runtime-hook is
+    """What the hook fixes: dockerd knows no GPU driver until nvidia-container-runtime-hook is
     on its PATH."""
     p = sh([DOCKER, "run", "--rm", "--gpus", "all", IMAGE, "/probe", "open", "/dev/null"])
     eq(p.returncode, 125, f"exit status ({p.stderr})")
@@ -507,7 +515,14 @@ def compose_runtime_nvidia(hook, shim):
     check_gpus(p.stdout, [1, 3])
 
 
-# Whether nctk answers as the hook and as the shim; NCTK_ENGINES_GPU=skip|force overrides.
+# Whether the GPU cases run: NCTK_ENGINES_GPU (see the top), force by default as root.
+GPU_MODE = os.environ.get("NCTK_ENGINES_GPU") or ("force" if os.geteuid() == 0 else "auto")
+if GPU_MODE not in ("force", "auto", "skip"):
+    print(f"Bail out! NCTK_ENGINES_GPU={GPU_MODE!r}: force, auto or skip", flush=True)
+    sys.exit(1)
+
+
+# Whether nctk answers as the hook and as the shim.
 def _answers(argv, generic=None):
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -516,41 +531,42 @@ def _answers(argv, generic=None):
     return p.returncode == 0 and not (generic and re.fullmatch(generic, p.stdout.strip()))
 
 
-def hook_ready():
-    mode = os.environ.get("NCTK_ENGINES_GPU", "auto")
-    if mode != "auto":
-        return mode == "force"
+def hook_answers():
     return _answers([HOOK, "-version"]) and (
         "NCTK_ENGINES_HOOK" in os.environ or _answers([NCTK, "nvidia-container-runtime-hook", "-version"]))
 
 
-def shim_ready():
-    mode = os.environ.get("NCTK_ENGINES_GPU", "auto")
-    if mode != "auto":
-        return mode == "force"
-    # Called as nvidia-container-runtime, today's nctk answers --version with its own generic
-    # line "nctk version X": that is not a shim.
+def shim_answers():
+    # Called as nvidia-container-runtime, an nctk without the shim answers --version with its
+    # own generic line "nctk version X": that is not a shim.
     return _answers([SHIM, "--version"], generic=r"nctk version \S+")
 
 
 def shim_if_ready():
-    return SHIM if shim_ready() else None
+    return SHIM if GPU_MODE == "force" or shim_answers() else None
 
 
 def needs(*what):
-    checks = {"hook": (hook_ready, "nctk nvidia-container-runtime-hook -version"),
-              "shim": (shim_ready, "nvidia-container-runtime --version")}
+    """A case's skip check: None when the case runs. In force mode a hook/shim that does not
+    answer fails the case, with the reason, instead of skipping it."""
+    checks = {"hook": (hook_answers, "nctk nvidia-container-runtime-hook -version"),
+              "shim": (shim_answers, "nvidia-container-runtime --version")}
 
     def reason():
+        if GPU_MODE == "skip":
+            return "NCTK_ENGINES_GPU=skip"
         missing = [checks[w][1] for w in what if not checks[w][0]()]
         if not missing:
             return None
         verb = "does" if len(missing) == 1 else "do"
-        return f"hook/shim not built yet ({', '.join(missing)} {verb} not answer)"
+        if GPU_MODE == "force":
+            raise AssertionError(f"{', '.join(missing)} {verb} not answer "
+                                 "(NCTK_ENGINES_GPU=force: the GPU cases must run)")
+        return f"{', '.join(missing)} {verb} not answer (NCTK_ENGINES_GPU=auto)"
     return reason
 
 
-# The GPU cases: one line each. They run when the hook and shim answer, else they are skipped.
+# The GPU cases: one line each. In auto mode a case whose hook/shim does not answer is skipped.
 case("docker --gpus all", docker_gpus, HOOK, "all", [0, 1, 2, 3], skip=needs("hook"))
 case("docker --gpus 2", docker_gpus, HOOK, "2", [0, 1], skip=needs("hook"))
 case("docker --gpus \"device=0,1\"", docker_gpus, HOOK, '"device=0,1"', [0, 1], skip=needs("hook"))
