@@ -168,6 +168,10 @@ struct nctk_discover_opts {
         uid_t uid;               /* NVML runs as this user (when started as root) */
         gid_t gid;
         unsigned flags; /* enum nctk_discover_flags */
+        /* IMEX channels whose device nodes are looked up (there may be thousands; only the
+         * requested ones are looked at). */
+        const unsigned *imex_channels;
+        size_t n_imex_channels;
 };
 
 /* Fills OPTS with defaults: uid/gid from /proc/sys/kernel/overflow{u,g}id. */

@@ -51,29 +51,43 @@ static int node_add(struct discover_ctx *ctx, enum nctk_node_kind kind, const ch
         return 0;
 }
 
-static int nodes_mig(struct discover_ctx *ctx, const struct nctk_gpu *g) {
+static int node_add_cap(struct discover_ctx *ctx, int minor) {
         char path[64];
-        int r;
 
-        for (size_t j = 0; j < g->n_migs; j++) {
-                const struct nctk_mig *m = &g->migs[j];
+        if (minor < 0)
+                return 0;
+        snprintf(path, sizeof(path), "/dev/nvidia-caps/nvidia-cap%d", minor);
+        return node_add(ctx, NCTK_NODE_CAP, path, ctx->inv->majors.caps, minor);
+}
 
-                if (m->gi_caps_minor >= 0) {
-                        snprintf(path, sizeof(path), "/dev/nvidia-caps/nvidia-cap%d", m->gi_caps_minor);
-                        r = node_add(ctx, NCTK_NODE_CAP, path, ctx->inv->majors.caps,
-                                     m->gi_caps_minor);
-                        if (r < 0)
-                                return r;
-                }
-                if (m->ci_caps_minor >= 0) {
-                        snprintf(path, sizeof(path), "/dev/nvidia-caps/nvidia-cap%d", m->ci_caps_minor);
-                        r = node_add(ctx, NCTK_NODE_CAP, path, ctx->inv->majors.caps,
-                                     m->ci_caps_minor);
-                        if (r < 0)
-                                return r;
-                }
+static int nodes_mig(struct discover_ctx *ctx, const struct nctk_gpu *g) {
+        int r = 0;
+
+        for (size_t j = 0; r >= 0 && j < g->n_migs; j++) {
+                r = node_add_cap(ctx, g->migs[j].gi_caps_minor);
+                r = r < 0 ? r : node_add_cap(ctx, g->migs[j].ci_caps_minor);
         }
-        return 0;
+        return r;
+}
+
+/* The requested IMEX channels: a missing one is skipped with a warning, as the reference does. */
+static int nodes_imex(struct discover_ctx *ctx) {
+        const struct nctk_discover_opts *o = ctx->opts;
+        struct nctk_inventory *inv = ctx->inv;
+        char path[80];
+        int r = 0;
+
+        for (size_t k = 0; r >= 0 && k < o->n_imex_channels; k++) {
+                snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u",
+                         o->imex_channels[k]);
+                r = node_add(ctx, NCTK_NODE_IMEX, path, inv->majors.caps_imex,
+                             (int) o->imex_channels[k]);
+                if (r >= 0 && (inv->n_nodes == 0 || !inv->nodes[inv->n_nodes - 1].exists ||
+                               !STREQ(inv->nodes[inv->n_nodes - 1].path, path)))
+                        log_warning("missing IMEX channel device '%s%s', skipping",
+                                    STREQ(inv->dev_root, "/") ? "" : inv->dev_root, path);
+        }
+        return r;
 }
 
 int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err) {
@@ -92,6 +106,11 @@ int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err) {
         }
         for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++)
                 r = nodes_mig(ctx, &inv->gpus[i]);
+        if (r >= 0 && inv->mig_config_minor >= 0)
+                r = node_add_cap(ctx, inv->mig_config_minor);
+        if (r >= 0 && inv->mig_monitor_minor >= 0)
+                r = node_add_cap(ctx, inv->mig_monitor_minor);
+        r = r < 0 ? r : nodes_imex(ctx);
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot list device nodes: %s", strerror(-r));
         return 0;

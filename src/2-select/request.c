@@ -727,6 +727,31 @@ static int mig_get(struct ctx *c, const char *name, char **ret) {
 
 /* ---- the whole request ----------------------------------------------------------------------- */
 
+struct container_request *container_request_new(void) {
+        struct container_request *r = calloc(1, sizeof(*r));
+
+        if (r)
+                r->compat = COMPAT_MOUNT;
+        return r;
+}
+
+enum compat_mode request_compat_mode(const struct nctk_config *cfg, bool cdi_mode) {
+        const char *m = cfg->runtime.legacy_cuda_compat_mode ? cfg->runtime.legacy_cuda_compat_mode
+                                                              : "";
+
+        if (cdi_mode)
+                return cfg->features.disable_cuda_compat_lib_hook || STREQ(m, "disabled")
+                               ? COMPAT_DISABLED
+                               : COMPAT_MOUNT;
+        if (STREQ(m, "ldconfig"))
+                return COMPAT_LDCONFIG;
+        if (STREQ(m, "mount"))
+                return COMPAT_MOUNT;
+        if (STREQ(m, "disabled") || STREQ(m, "hook"))
+                return COMPAT_DISABLED;
+        return cfg->features.allow_cuda_compat_libs_from_container ? COMPAT_MOUNT : COMPAT_DISABLED;
+}
+
 struct container_request *container_request_free(struct container_request *r) {
         if (!r)
                 return NULL;
@@ -787,7 +812,7 @@ int container_request_from_spec(const json_t *spec, const struct nctk_config *cf
 
         if (!json_is_object(spec)) {
                 r = nctk_error_set(err, EINVAL, "invalid OCI spec: not a JSON object");
-        } else if (!(c.r = calloc(1, sizeof(*c.r)))) {
+        } else if (!(c.r = container_request_new())) {
                 r = oom(err);
         } else {
                 r = request_compute(&c);
@@ -795,6 +820,7 @@ int container_request_from_spec(const json_t *spec, const struct nctk_config *cf
                         free(c.r->devices);
                         c.r->devices = NULL;
                 }
+                c.r->compat = request_compat_mode(cfg, false);
                 if (r >= 0)
                         *ret = TAKE_PTR(c.r);
         }

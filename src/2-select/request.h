@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "3-container/container.h"
 #include "config/config.h"
 #include "nctk/nctk.h"
 
@@ -61,7 +62,21 @@ struct container_request {
 
         unsigned imex[REQUEST_IMEX_MAX]; /* NVIDIA_IMEX_CHANNELS, or imex/ volume mounts */
         size_t n_imex;
+
+        enum compat_mode compat; /* CUDA forward compatibility (request_compat_mode) */
 };
+
+/* The one request of every front-end: configure's flags, an OCI spec (below) or CDI names all
+ * become this. An empty request (nothing selected, no capability); free with
+ * container_request_free. NULL when out of memory. */
+struct container_request *container_request_new(void);
+
+/* How CFG says an image's newer libcuda is used. The prestart hook (legacy mode) follows
+ * nvidia-container-runtime.modes.legacy.cuda-compat-mode: ldconfig and mount as they are,
+ * disabled and hook disable, anything else disables unless compat libraries from the container
+ * are allowed. The shim's cdi mode follows features.disable-cuda-compat-lib-hook, and a
+ * "disabled" legacy mode. */
+enum compat_mode request_compat_mode(const struct nctk_config *cfg, bool cdi_mode);
 
 /* Computes what the container of SPEC (an OCI runtime spec) asks for under CFG, with the
  * reference toolkit's semantics:

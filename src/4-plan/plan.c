@@ -18,8 +18,11 @@
 struct planner {
         const struct nctk_inventory *inv;
         const struct plan_request *req;
-        const struct plan_layout *layout;
+        const struct container_layout *layout;
+        const struct container_facts *facts;
         unsigned caps; /* the request's caps, widened as the reference widens them */
+        enum edit_kind kind; /* of the edits being added */
+        unsigned seq;
         struct edits *e;
 };
 
@@ -44,6 +47,8 @@ static int add_mount(struct planner *p, const char *root, const char *src, const
         m = ARRAY_PUSH(p->e->mounts, p->e->n_mounts);
         if (!m)
                 return -ENOMEM;
+        m->kind = p->kind;
+        m->seq = p->seq++;
         m->source = host_path(root, src);
         m->target = strdup(dst);
         m->flags = flags;
@@ -76,6 +81,8 @@ static int add_node(struct planner *p, const struct nctk_node *n) {
         en = ARRAY_PUSH(p->e->nodes, p->e->n_nodes);
         if (!en)
                 return -ENOMEM;
+        en->kind = p->kind;
+        en->seq = p->seq++;
         en->source = host_path(p->inv->dev_root, n->path);
         en->target = strdup(n->path);
         en->major = n->major;
@@ -166,6 +173,7 @@ static int plan_libraries(struct planner *p) {
 
                 if (!dir || (pass && !p->req->compat32))
                         continue;
+                p->kind = pass ? EDIT_LIBRARY32 : EDIT_LIBRARY;
                 for (size_t i = 0; r >= 0 && i < inv->n_libs; i++) {
                         const struct nctk_file *f = &inv->libs[i];
                         _cleanup_free_ char *dst = NULL;
@@ -188,10 +196,34 @@ static int plan_libraries(struct planner *p) {
         return r;
 }
 
-static int plan_files(struct planner *p, const struct nctk_file *f, size_t n, const char *dir,
-                      unsigned flags) {
+/* CUDA forward compatibility: when the image brings a libcuda of a newer major version than the
+ * driver's, its compat directory goes first in the ld cache, so the loader picks it over the
+ * host's. Nothing from the image is mounted. */
+static int plan_compat(struct planner *p) {
+        unsigned long have = strtoul(p->inv->driver_version, NULL, 10);
+        char **dirs, *dir;
+
+        if (p->req->compat == COMPAT_DISABLED || !(p->caps & NCTK_CAP_COMPUTE) ||
+            p->facts->compat_cuda_major <= have || p->e->n_ldcache_dirs == 0)
+                return 0;
+        dir = strdup(CONTAINER_COMPAT_DIR);
+        dirs = dir ? realloc(p->e->ldcache_dirs, (p->e->n_ldcache_dirs + 1) * sizeof(char *)) : NULL;
+        if (!dirs) {
+                free(dir);
+                return -ENOMEM;
+        }
+        memmove(dirs + 1, dirs, p->e->n_ldcache_dirs * sizeof(char *));
+        dirs[0] = dir;
+        p->e->ldcache_dirs = dirs;
+        p->e->n_ldcache_dirs++;
+        return 0;
+}
+
+static int plan_files(struct planner *p, enum edit_kind kind, const struct nctk_file *f, size_t n,
+                      const char *dir, unsigned flags) {
         int r = 0;
 
+        p->kind = kind;
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 _cleanup_free_ char *dst = NULL;
 
@@ -222,7 +254,9 @@ static int plan_gpu(struct planner *p, size_t i) {
         int r;
 
         snprintf(path, sizeof(path), "/dev/nvidia%u", g->minor);
+        p->kind = sel->gpus[i] ? EDIT_GPU : EDIT_MIG_PARENT;
         r = add_node_path(p, path);
+        p->kind = EDIT_MIG;
         busid = r < 0 ? NULL : ARRAY_PUSH(p->e->proc_gpus, p->e->n_proc_gpus);
         if (r >= 0 && (!busid || !(*busid = proc_busid(g->busid))))
                 return -ENOMEM;
@@ -256,6 +290,7 @@ static int plan_devices(struct planner *p) {
 
         /* The control nodes come with the driver even when no GPU is selected ("none"), as in the
          * reference: the container then sees the driver but no device. */
+        p->kind = EDIT_CONTROL;
         r = add_node_path(p, "/dev/nvidiactl");
         if (r >= 0 && (p->caps & NCTK_CAP_COMPUTE)) {
                 r = add_node_path(p, "/dev/nvidia-uvm");
@@ -266,6 +301,7 @@ static int plan_devices(struct planner *p) {
         for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++)
                 if (sel->gpus[i] || sel->has_mig[i])
                         r = plan_gpu(p, i);
+        p->kind = EDIT_MIG;
         if (r >= 0 && p->req->mig_config) {
                 r = add_cap_node(p, inv->mig_config_minor);
                 r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/config");
@@ -274,6 +310,7 @@ static int plan_devices(struct planner *p) {
                 r = add_cap_node(p, inv->mig_monitor_minor);
                 r = r < 0 ? r : add_proc_mount(p, "/proc/driver/nvidia/capabilities/mig/monitor");
         }
+        p->kind = EDIT_IMEX;
         for (size_t k = 0; r >= 0 && k < p->req->n_imex; k++) {
                 char path[80];
                 snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u", p->req->imex[k]);
@@ -285,8 +322,9 @@ static int plan_devices(struct planner *p) {
 }
 
 int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
-               const struct plan_layout *layout, struct edits **ret, struct nctk_error **err) {
-        struct planner p = { .inv = inv, .req = req, .layout = layout, .caps = req->caps };
+               const struct container_facts *facts, struct edits **ret, struct nctk_error **err) {
+        struct planner p = { .inv = inv, .req = req, .layout = &facts->layout, .facts = facts,
+                             .caps = req->caps };
         int r;
 
         /* video needs the compute libraries, display the graphics ones (as the reference). */
@@ -298,11 +336,12 @@ int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
         if (!p.e)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         r = plan_devices(&p);
-        r = r < 0 ? r : plan_files(&p, inv->bins, inv->n_bins, layout->bindir, LIB_FLAGS);
+        r = r < 0 ? r : plan_files(&p, EDIT_BINARY, inv->bins, inv->n_bins, p.layout->bindir, LIB_FLAGS);
         r = r < 0 ? r : plan_libraries(&p);
-        r = r < 0 ? r : plan_files(&p, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
-        r = r < 0 ? r : plan_files(&p, inv->ipcs, inv->n_ipcs, NULL, IPC_FLAGS);
-        r = r < 0 ? r : plan_files(&p, inv->configs, inv->n_configs, NULL, LIB_FLAGS);
+        r = r < 0 ? r : plan_compat(&p);
+        r = r < 0 ? r : plan_files(&p, EDIT_FIRMWARE, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
+        r = r < 0 ? r : plan_files(&p, EDIT_IPC, inv->ipcs, inv->n_ipcs, NULL, IPC_FLAGS);
+        r = r < 0 ? r : plan_files(&p, EDIT_CONFIG, inv->configs, inv->n_configs, NULL, LIB_FLAGS);
         if (r < 0) {
                 edits_free(p.e);
                 return nctk_error_set(err, -r, "cannot plan the container's edits: %s", strerror(-r));

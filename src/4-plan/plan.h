@@ -9,6 +9,7 @@
 
 #include "nctk/nctk.h"
 #include "2-select/select.h"
+#include "3-container/container.h"
 
 enum mount_flags {
         MOUNT_RDONLY = 1u << 0,
@@ -17,10 +18,27 @@ enum mount_flags {
         MOUNT_NOEXEC = 1u << 3,
 };
 
+/* What an edit is for: list prints the plan by kind, in the reference's sections. */
+enum edit_kind {
+        EDIT_CONTROL,    /* nvidiactl, nvidia-uvm(-tools), nvidia-modeset */
+        EDIT_GPU,        /* a selected GPU's node */
+        EDIT_MIG_PARENT, /* the node of a GPU only some of whose MIG devices are selected */
+        EDIT_MIG,        /* MIG capability files and nodes */
+        EDIT_IMEX,       /* IMEX channel nodes */
+        EDIT_BINARY,
+        EDIT_LIBRARY,
+        EDIT_LIBRARY32,
+        EDIT_FIRMWARE,
+        EDIT_IPC,
+        EDIT_CONFIG, /* graphics configuration files */
+};
+
 struct edit_mount {
         char *source; /* host path */
         char *target; /* container path */
         unsigned flags;
+        enum edit_kind kind;
+        unsigned seq; /* order among all mounts and nodes of the plan */
 };
 
 struct edit_node {
@@ -28,6 +46,8 @@ struct edit_node {
         char *target; /* container path */
         unsigned major, minor;
         mode_t mode;
+        enum edit_kind kind;
+        unsigned seq;
 };
 
 struct edit_link {
@@ -66,17 +86,13 @@ struct plan_request {
         bool mig_config, mig_monitor; /* "all" */
         size_t n_imex;
         const unsigned *imex;
+        enum compat_mode compat; /* an image's newer libcuda first in its ld cache, unless disabled */
 };
 
-/* Where things go inside the container (chosen from the rootfs by the apply stage). */
-struct plan_layout {
-        const char *libdir;   /* /usr/lib/x86_64-linux-gnu or /usr/lib64 */
-        const char *libdir32; /* /usr/lib/i386-linux-gnu or /usr/lib32, or NULL */
-        const char *bindir;   /* /usr/bin */
-};
 
+/* The edits for REQ on INV, in a container with FACTS. */
 int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
-               const struct plan_layout *layout, struct edits **ret, struct nctk_error **err);
+               const struct container_facts *facts, struct edits **ret, struct nctk_error **err);
 struct edits *edits_free(struct edits *e);
 
 #endif

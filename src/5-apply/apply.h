@@ -9,7 +9,8 @@
 
 struct apply_opts {
         pid_t pid;          /* the container's init process */
-        const char *rootfs; /* its rootfs, as a path in its mount namespace before pivot_root */
+        int rootfd;         /* its rootfs, opened in its mount namespace (container_rootfs_open) */
+        const char *rootfs; /* that rootfs's path, for messages */
         bool no_cgroups;    /* leave the device cgroup alone */
         bool no_devbind;    /* do not bind device nodes (cgroup rules still apply) */
         bool no_ldcache;    /* do not write the container's ld.so.cache */

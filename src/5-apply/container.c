@@ -46,8 +46,6 @@ static void applier_release(struct applier *a) {
         free(a->srcs);
         free(a->nodes);
         procmask_release(&a->proc);
-        if (a->rootfd >= 0)
-                close(a->rootfd);
         journal_release(&a->j);
 }
 
@@ -234,7 +232,7 @@ static int apply_in_container(struct applier *a, struct nctk_error **err) {
 
 int apply_container(const struct nctk_inventory *inv, const struct edits *e,
                     const struct apply_opts *o, struct nctk_error **err) {
-        _cleanup_(applier_release) struct applier a = { .inv = inv, .e = e, .o = o, .rootfd = -EBADF };
+        _cleanup_(applier_release) struct applier a = { .inv = inv, .e = e, .o = o };
         int r;
 
         r = owner_of(o->pid, &a.uid, &a.gid);
@@ -248,10 +246,7 @@ int apply_container(const struct nctk_inventory *inv, const struct edits *e,
         r = enter_mount_ns(o->pid, err);
         if (r < 0)
                 return r;
-        a.rootfd = open(o->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (a.rootfd < 0)
-                return nctk_error_set(err, errno, "cannot open rootfs '%s': %s", o->rootfs,
-                                      strerror(errno));
+        a.rootfd = o->rootfd;
         r = rootfs_stop_propagation(a.rootfd);
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot keep mounts in rootfs '%s' from propagating "

@@ -79,25 +79,6 @@ void journal_undo(int rootfd, struct journal *j) {
                 undo_one(rootfd, &j->e[i - 1]);
 }
 
-static bool rootfs_exists(int rootfd, const char *path) {
-        _cleanup_close_ int fd = chase_open(rootfd, path, O_PATH, 0);
-
-        return fd >= 0;
-}
-
-int rootfs_layout(int rootfd, struct plan_layout *ret) {
-        /* As the reference: Debian-family images use the multiarch directories, others lib64. */
-        if (rootfs_exists(rootfd, "/etc/debian_version")) {
-                ret->libdir = "/usr/lib/x86_64-linux-gnu";
-                ret->libdir32 = "/usr/lib/i386-linux-gnu";
-        } else {
-                ret->libdir = "/usr/lib64";
-                ret->libdir32 = rootfs_exists(rootfd, "/usr/lib32") ? "/usr/lib32" : "/usr/lib";
-        }
-        ret->bindir = "/usr/bin";
-        return 0;
-}
-
 static int mkdir_one(int rootfd, const char *prefix, uid_t uid, gid_t gid, struct journal *j) {
         _cleanup_free_ char *parent = NULL;
         _cleanup_close_ int pfd = -EBADF;

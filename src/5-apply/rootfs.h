@@ -18,9 +18,6 @@ struct journal {
         } *e;
 };
 
-/* Where libraries and binaries go in this image (see plan_layout). BUF holds the strings. */
-int rootfs_layout(int rootfd, struct plan_layout *ret);
-
 /* mkdir -p PATH inside ROOTFD, new directories owned by UID:GID; returns an O_PATH fd. */
 int rootfs_mkdir_p(int rootfd, const char *path, uid_t uid, gid_t gid, struct journal *j);
 

@@ -15,7 +15,6 @@
 #include "util/macros.h"
 #include "util/strv.h"
 
-#define SPEC_MAX_BYTES (64u << 20)
 
 static int oom(struct nctk_error **err) {
         return nctk_error_set(err, ENOMEM, "out of memory");
@@ -361,96 +360,4 @@ const char *spec_getenv(const json_t *spec, const char *name) {
                         found = s + len + 1;
         }
         return found;
-}
-
-/* ---- reading and writing config.json ------------------------------------------------------- */
-
-int spec_file_read(int dirfd, const char *name, struct spec_file *ret, struct nctk_error **err) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        struct spec_file f = {};
-        int r;
-
-        if (fd < 0 || fstat(fd, &f.st) < 0)
-                return nctk_error_set(err, errno, "cannot open '%s': %s", name, strerror(errno));
-        if (!S_ISREG(f.st.st_mode))
-                return nctk_error_set(err, EINVAL, "'%s' is not a regular file", name);
-        r = read_full_fd(fd, SPEC_MAX_BYTES, &f.raw, &f.len);
-        if (r < 0)
-                return nctk_error_set(err, -r, "cannot read '%s': %s", name, strerror(-r));
-        *ret = f;
-        return 0;
-}
-
-void spec_file_release(struct spec_file *f) {
-        free(f->raw);
-        f->raw = NULL;
-        f->len = 0;
-}
-
-int spec_parse(const struct spec_file *f, json_t **ret, struct nctk_error **err) {
-        json_error_t jerr;
-        json_t *j = json_loadb(f->raw, f->len, 0, &jerr);
-
-        if (!j)
-                return nctk_error_set(err, EINVAL, "config.json: line %d, column %d: %s",
-                                      jerr.line, jerr.column, jerr.text);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return nctk_error_set(err, EINVAL, "config.json: not a JSON object");
-        }
-        *ret = j;
-        return 0;
-}
-
-/* Creates a fresh temporary file next to NAME; its name goes to TMP. */
-static int create_temp(int dirfd, const char *name, char *tmp, size_t size) {
-        for (int tries = 0; tries < 16; tries++) {
-                unsigned rnd = 0;
-                int fd;
-
-                if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-                        rnd ^= (unsigned) getpid() * 2654435761u + (unsigned) tries;
-                if ((size_t) snprintf(tmp, size, ".%s.nctk-%08x", name, rnd) >= size)
-                        return -ENAMETOOLONG;
-                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (fd >= 0 || errno != EEXIST)
-                        return fd >= 0 ? fd : -errno;
-        }
-        return -EEXIST;
-}
-
-static int write_contents(int fd, const json_t *spec, const struct stat *orig) {
-        _cleanup_free_ char *s = json_dumps(spec, JSON_COMPACT);
-        int r;
-
-        if (!s)
-                return -ENOMEM;
-        r = write_full(fd, s, strlen(s));
-        r = r < 0 ? r : write_full(fd, "\n", 1);
-        if (r >= 0 && fchmod(fd, orig->st_mode & 07777) < 0)
-                r = -errno;
-        if (r >= 0 && (orig->st_uid != geteuid() || orig->st_gid != getegid()) &&
-            fchown(fd, orig->st_uid, orig->st_gid) < 0)
-                r = -errno;
-        return r;
-}
-
-int spec_write_atomic(int dirfd, const char *name, const json_t *spec, const struct stat *orig,
-                      struct nctk_error **err) {
-        _cleanup_close_ int fd = -EBADF;
-        char tmp[512];
-        int r;
-
-        fd = create_temp(dirfd, name, tmp, sizeof(tmp));
-        if (fd < 0)
-                return nctk_error_set(err, -fd, "cannot create a temporary file for '%s': %s",
-                                      name, strerror(-fd));
-        r = write_contents(fd, spec, orig);
-        if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlinkat(dirfd, tmp, 0);
-                return nctk_error_set(err, -r, "cannot write '%s': %s", name, strerror(-r));
-        }
-        return 0;
 }

@@ -63,24 +63,4 @@ int spec_add_legacy_hook(json_t *spec, const char *hook_path, char *const *env,
  * or NULL when unset. Borrowed from SPEC. */
 const char *spec_getenv(const json_t *spec, const char *name);
 
-/* A config.json read from a bundle. */
-struct spec_file {
-        char *raw;     /* the bytes read */
-        size_t len;
-        struct stat st; /* of the file read: its mode and owner are kept when it is rewritten */
-};
-
-/* Reads NAME (usually "config.json") in directory DIRFD, at most 64 MiB. 0 or -errno. */
-int spec_file_read(int dirfd, const char *name, struct spec_file *ret, struct nctk_error **err);
-void spec_file_release(struct spec_file *f);
-/* Parses F's bytes into an object. -EINVAL with ERR naming line and column. */
-int spec_parse(const struct spec_file *f, json_t **ret, struct nctk_error **err);
-
-/* Replaces NAME in DIRFD with SPEC, atomically: written to a temporary file created with
- * O_EXCL|O_NOFOLLOW in the same directory, given ORIG's mode (and owner, when it differs from
- * ours), then renamed over NAME; on failure the temporary file is removed and NAME is left as
- * it was. Not fsync'ed: a bundle does not outlive a crash of the engine that made it. */
-int spec_write_atomic(int dirfd, const char *name, const json_t *spec, const struct stat *orig,
-                      struct nctk_error **err);
-
 #endif

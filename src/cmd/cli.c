@@ -2,6 +2,7 @@
  * turns library warnings into stderr lines and --debug into a file, and command dispatch. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
+#include "config/config.h"
 #include "util/log.h"
 #include "util/macros.h"
 
@@ -86,31 +88,28 @@ void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_err
 }
 
 static int parse_user(struct cli_ctx *c, const char *arg) {
-        unsigned long uid, gid;
-        char *end;
+        struct nctk_error *err = NULL;
+        int r = 0;
 
-        c->user_given = true;
         if (!arg) {
-                c->dopts.uid = geteuid();
-                c->dopts.gid = getegid();
-                return 0;
+                c->popts.dopts.uid = geteuid();
+                c->popts.dopts.gid = getegid();
+        } else {
+                r = config_user_parse(arg, &c->popts.dopts, &err);
+                nctk_error_free(&err);
         }
-        errno = 0;
-        uid = strtoul(arg, &end, 10);
-        if (end == arg || errno || uid > 0xfffffffeUL)
-                return -EINVAL;
-        gid = uid;
-        if (*end == ':') {
-                const char *g = end + 1;
-                gid = strtoul(g, &end, 10);
-                if (end == g || errno || gid > 0xfffffffeUL)
-                        return -EINVAL;
-        }
-        if (*end)
-                return -EINVAL;
-        c->dopts.uid = (uid_t) uid;
-        c->dopts.gid = (gid_t) gid;
-        return 0;
+        return r;
+}
+
+int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s: input error: ", c->prog);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return -1;
 }
 
 static int open_debug(struct cli_ctx *c, const char *path) {
@@ -138,13 +137,13 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
                         if (open_debug(c, optarg) < 0)
                                 return -1;
                         break;
-                case 'k': c->load_kmods = true; break;
-                case 'l': c->dopts.ldcache = optarg; break;
-                case 'n': c->no_pivot = true; break;
-                case 'r': c->dopts.driver_root = optarg; break;
-                case OPT_DEV_ROOT: c->dopts.dev_root = optarg; break;
-                case OPT_PROC_ROOT: c->dopts.proc_root = optarg; break;
-                case OPT_NO_CREATE_IMEX: c->no_create_imex = true; break;
+                case 'k': c->popts.load_kmods = true; break;
+                case 'l': c->popts.dopts.ldcache = optarg; break;
+                case 'n': break; /* nothing pivots: nctk works through fds */
+                case 'r': c->popts.dopts.driver_root = optarg; break;
+                case OPT_DEV_ROOT: c->popts.dopts.dev_root = optarg; break;
+                case OPT_PROC_ROOT: c->popts.dopts.proc_root = optarg; break;
+                case OPT_NO_CREATE_IMEX: break; /* no IMEX channel node is ever created */
                 case 'u':
                         if (parse_user(c, optarg) < 0) {
                                 fprintf(stderr, "%s: input error: invalid --user '%s' (want "
@@ -181,41 +180,11 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
         return optind;
 }
 
-int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret) {
-        struct nctk_error *err = NULL;
-        int r;
-
-        log_debug("%s %s: discovering", c->prog, nctk_version());
-        if (c->load_kmods) {
-                r = nctk_load_kmods(&c->dopts, &err);
-                if (r < 0) {
-                        cli_error(c, "initialization", err);
-                        nctk_error_free(&err);
-                        return r;
-                }
-        }
-        c->dopts.flags |= flags;
-        r = nctk_discover(&c->dopts, ret, &err);
-        if (r < 0) {
-                cli_error(c, "initialization", err);
-                nctk_error_free(&err);
-        }
-        return r;
-}
-
 int cli_main(const char *prog, int argc, char **argv) {
         struct cli_ctx c = { .prog = prog };
-        const char *path = getenv("PATH");
-        const char *mps = getenv("CUDA_MPS_PIPE_DIRECTORY");
         int idx, r;
 
-        nctk_discover_opts_init(&c.dopts);
-        c.dopts.path = path;
-        c.dopts.mps_pipe_dir = mps;
-        if (geteuid() != 0) {
-                c.dopts.uid = geteuid();
-                c.dopts.gid = getegid();
-        }
+        pipeline_opts_init(&c.popts);
         nctk_set_log_sink(cli_log_sink, &c);
         idx = parse_global(&c, argc, argv);
         if (idx <= 0)

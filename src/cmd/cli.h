@@ -4,16 +4,13 @@
 
 #include <stdio.h>
 
-#include "5-apply/compat.h"
+#include "2-select/request.h"
 #include "nctk/nctk.h"
+#include "pipeline/pipeline.h"
 
 struct cli_ctx {
         const char *prog; /* the name errors are printed under */
-        struct nctk_discover_opts dopts;
-        bool load_kmods;
-        bool no_create_imex;
-        bool no_pivot;
-        bool user_given;
+        struct pipeline_opts popts;
         FILE *debug; /* --debug FILE */
 };
 
@@ -25,29 +22,17 @@ int configure_main(struct cli_ctx *c, int argc, char **argv);
  * (hook.c); returns the exit status. */
 int hook_main(int argc, char **argv);
 
-#define REQUIRE_MAX 32
-#define IMEX_MAX 64
-
-/* What `configure` was asked for: filled from its options, or by the OCI hook from the
- * container's spec and environment. */
-struct configure_args {
+/* The live container configure works on. */
+struct configure_target {
         pid_t pid;
-        char *devices;
-        const char *require[REQUIRE_MAX];
-        size_t n_require;
-        unsigned caps;
-        bool compat32, no_cgroups, no_devbind;
-        const char *mig_config, *mig_monitor;
-        unsigned imex[IMEX_MAX];
-        size_t n_imex;
-        enum compat_mode compat;
-        unsigned dflags;
-        const char *rootfs;
+        const char *rootfs; /* absolute, as PID's mount namespace sees it */
+        bool no_cgroups, no_devbind;
 };
 
-/* Runs configure: discover (with the NVML cache), select, check requirements, plan, apply.
- * Prints its one error line itself; -errno. */
-int configure_run(struct cli_ctx *c, struct configure_args *a);
+/* Runs the pipeline for Q and applies its edits into T. Prints its one error line itself;
+ * -errno. */
+int configure_run(struct cli_ctx *c, const struct container_request *q,
+                  const struct configure_target *t);
 
 /* The log sink of every front-end (USERDATA: its struct cli_ctx): warnings to stderr under
  * c->prog, everything with a timestamp to the --debug file. */
@@ -56,14 +41,42 @@ void cli_log_sink(enum nctk_log_level level, const char *file, int line, const c
 
 /* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);
-/* Loads kernel modules when asked, then discovers; prints the error itself. */
-int cli_discover(struct cli_ctx *c, unsigned flags, struct nctk_inventory **ret);
+/* Prints "PROG: input error: ..." and returns -1. */
+int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* args.c: option helpers the commands share */
+/* request-args.c: the options configure and list share */
 /* Appends ",ITEM" to a comma list, as repeated --device options join. */
 int cli_join_arg(char **list, const char *item);
-/* The capability of a short option (-c -u -v -g -D -n), or 0. */
-unsigned cli_cap_option(int opt);
+/* Takes option OPT (getopt's value, ARG its argument) into Q or C's discover flags when it is
+ * one of the request options (see REQUEST_OPTIONS). Returns 1 when taken, 0 when not ours, -1
+ * after printing a usage error. */
+int cli_request_option(struct cli_ctx *c, struct container_request *q, int opt, const char *arg);
+
+/* The long options of a request, with values from OPT_REQUEST_BASE on. */
+enum {
+        OPT_REQUEST_BASE = 0x200,
+        OPT_COMPAT32 = OPT_REQUEST_BASE,
+        OPT_MIG_CONFIG,
+        OPT_MIG_MONITOR,
+        OPT_IMEX,
+        OPT_NO_PERSISTENCED,
+        OPT_NO_FABRICMANAGER,
+        OPT_NO_GSP,
+        OPT_NO_CNTLIBS,
+        OPT_COMPAT_MODE,
+};
+#define REQUEST_OPTIONS                                                                  \
+        { "device", required_argument, NULL, 'd' },                                      \
+        { "compute", no_argument, NULL, 'c' }, { "utility", no_argument, NULL, 'u' },    \
+        { "video", no_argument, NULL, 'v' }, { "graphics", no_argument, NULL, 'g' },     \
+        { "display", no_argument, NULL, 'D' }, { "ngx", no_argument, NULL, 'n' },        \
+        { "compat32", no_argument, NULL, OPT_COMPAT32 },                                 \
+        { "mig-config", required_argument, NULL, OPT_MIG_CONFIG },                       \
+        { "mig-monitor", required_argument, NULL, OPT_MIG_MONITOR },                     \
+        { "imex-channel", required_argument, NULL, OPT_IMEX },                           \
+        { "no-persistenced", no_argument, NULL, OPT_NO_PERSISTENCED },                   \
+        { "no-fabricmanager", no_argument, NULL, OPT_NO_FABRICMANAGER },                 \
+        { "no-gsp-firmware", no_argument, NULL, OPT_NO_GSP }
 
 /* output.c */
 /* The inventory as JSON on stdout (info --json). */

@@ -70,6 +70,7 @@ static void info_csv(const struct nctk_inventory *inv) {
 
 int info_main(struct cli_ctx *c, int argc, char **argv) {
         struct nctk_inventory *inv = NULL;
+        struct nctk_error *err = NULL;
         bool csv = false, json = false;
         int opt, r;
 
@@ -96,9 +97,12 @@ int info_main(struct cli_ctx *c, int argc, char **argv) {
                         argv[optind]);
                 return 1;
         }
-        r = cli_discover(c, 0, &inv);
-        if (r < 0)
+        r = pipeline_discover(&c->popts, NULL, &inv, &err);
+        if (r < 0) {
+                cli_error(c, "initialization", err);
+                nctk_error_free(&err);
                 return 1;
+        }
         if (json)
                 r = print_inventory_json(inv);
         else if (csv)

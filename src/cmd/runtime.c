@@ -14,14 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "5-apply/compat.h"
-#include "5-apply/rootfs.h"
-#include "5-apply/spec.h"
 #include "2-select/request.h"
-#include "2-select/require.h"
+#include "5-apply/spec.h"
 #include "cmd/runtime.h"
-#include "4-plan/plan.h"
-#include "2-select/select.h"
+#include "oci/bundle.h"
+#include "pipeline/pipeline.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -174,208 +171,56 @@ int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err) {
         return r < 0 ? r : 1;
 }
 
-/* ---- cdi mode: discover, select, plan, into config.json -------------------------------------- */
+/* ---- cdi mode: the pipeline's edits, into config.json ------------------------------------- */
 
-/* The container's requirements, per selected GPU (or once without one), as configure checks
- * them: the reference's cdi modes skip this, the container then fails later in CUDA. */
-static int shim_requirements(const struct container_request *q, const struct nctk_inventory *inv,
-                             const struct selection *sel, struct nctk_error **err) {
-        struct require_facts f = { .cuda = inv->cuda_version[0] ? inv->cuda_version : NULL,
-                                   .driver = inv->driver_version[0] ? inv->driver_version : NULL };
-        bool any = false;
-
-        if (q->requirements_disabled)
-                return 0;
-        for (size_t i = 0; i <= inv->n_gpus; i++) {
-                char arch[16] = "";
-                bool last = i == inv->n_gpus;
-
-                if (last && any)
-                        break;
-                if (!last && !sel->gpus[i] && !sel->has_mig[i])
-                        continue;
-                any = true;
-                if (!last && inv->gpus[i].cc_major > 0)
-                        snprintf(arch, sizeof(arch), "%d.%d", inv->gpus[i].cc_major, inv->gpus[i].cc_minor);
-                f.arch = arch[0] ? arch : NULL;
-                f.brand = !last && inv->gpus[i].brand[0] ? inv->gpus[i].brand : NULL;
-                for (size_t k = 0; k < q->n_requirements; k++) {
-                        int r = require_check(q->requirements[k], &f, err);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        return 0;
+static int shim_pipeline_opts(const struct shim *s, const char *rootfs, struct pipeline_opts *o,
+                              struct nctk_error **err) {
+        pipeline_opts_init(o);
+        o->dopts.flags |= NCTK_DISCOVER_CACHE;
+        o->load_kmods = s->cfg->cli.load_kmods;
+        o->rootfs = rootfs;
+        return config_discover_opts(s->cfg, &o->dopts, err);
 }
 
-/* The CDI kinds whose device names we resolve ourselves: "nvidia.com/gpu=0", "=all", "=GPU-…",
- * "=0:1" (what `nvidia-ctk cdi generate` names), and the reference's just-in-time kind. No CDI
- * spec file is read: the devices are this host's GPUs, resolved like NVIDIA_VISIBLE_DEVICES. */
-static const char *const cdi_kinds[] = { "nvidia.com/gpu=", "runtime.nvidia.com/gpu=" };
-
-/* DEVICES with CDI names turned into plain device ids; -EINVAL names a kind we cannot serve. */
-static int cdi_devices_resolve(const char *devices, char **ret, struct nctk_error **err) {
-        _cleanup_free_ char *copy = strdup(devices), *out = NULL;
-        char *save = NULL;
-
-        if (!copy)
-                return nctk_error_set(err, ENOMEM, "out of memory");
-        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-                const char *id = w;
-                char *n;
-
-                for (size_t k = 0; strchr(w, '=') && k < ELEMENTSOF(cdi_kinds); k++)
-                        if (startswith(w, cdi_kinds[k]))
-                                id = w + strlen(cdi_kinds[k]);
-                if (id == w && strchr(w, '='))
-                        return nctk_error_set(err, EINVAL,
-                                              "CDI device '%.64s': only nvidia.com/gpu and "
-                                              "runtime.nvidia.com/gpu devices are served (no CDI "
-                                              "spec files are read)", w);
-                if (asprintf(&n, "%s%s%s", out ? out : "", out ? "," : "", id) < 0)
-                        return nctk_error_set(err, ENOMEM, "out of memory");
-                free(out);
-                out = n;
-        }
-        *ret = out ? TAKE_PTR(out) : strdup("none");
-        return *ret ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
-}
-
-static int shim_plan(const struct shim *s, const json_t *spec, const struct nctk_inventory *inv,
-                     const char *rootfs, struct edits **ret, struct nctk_error **err) {
-        const struct container_request *q = s->req;
-        struct plan_request req = { .caps = q->caps, .compat32 = q->compat32,
-                                    .mig_config = q->mig_config != NULL,
-                                    .mig_monitor = q->mig_monitor != NULL,
-                                    .n_imex = q->n_imex, .imex = q->imex };
-        struct selection sel = {};
-        struct plan_layout layout;
-        _cleanup_close_ int rootfd = -EBADF;
-        int r;
-
-        _cleanup_free_ char *devices = NULL;
-
-        (void) spec;
-        r = cdi_devices_resolve(q->devices ? q->devices : "none", &devices, err);
-        r = r < 0 ? r : selection_parse(inv, devices, &sel, err);
-        if (r < 0)
+/* The pipeline's error as the shim has always said it: device errors under the variable that
+ * asked, requirement errors as the hook prints them. */
+static int shim_pipeline_error(enum pipeline_stage stage, struct nctk_error **err) {
+        if (stage == PIPELINE_DEVICE)
                 return nctk_error_prefix(err, "NVIDIA_VISIBLE_DEVICES");
-        r = shim_requirements(q, inv, &sel, err);
-        if (r < 0) {
-                selection_release(&sel);
+        if (stage == PIPELINE_REQUIREMENT)
                 return nctk_error_prefix(err, "requirement error");
-        }
-        req.sel = &sel;
-        rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd < 0)
-                r = nctk_error_set(err, errno, "cannot open rootfs '%s': %s", rootfs, strerror(errno));
-        r = r < 0 ? r : rootfs_layout(rootfd, &layout);
-        r = r < 0 ? r : plan_build(inv, &req, &layout, ret, err);
-        selection_release(&sel);
-        if (r < 0 || !(req.caps & (NCTK_CAP_COMPUTE | NCTK_CAP_VIDEO)) ||
-            s->cfg->features.disable_cuda_compat_lib_hook ||
-            (s->cfg->runtime.legacy_cuda_compat_mode &&
-             STREQ(s->cfg->runtime.legacy_cuda_compat_mode, "disabled")))
-                return r;
-        r = compat_plan(rootfs, inv->driver_version, *ret, err);
-        if (r < 0)
-                *ret = edits_free(*ret);
-        return r;
-}
-
-static int shim_discover(const struct shim *s, struct nctk_inventory **ret, struct nctk_error **err) {
-        struct nctk_discover_opts o;
-
-        nctk_discover_opts_init(&o);
-        if (s->cfg->cli.root && *s->cfg->cli.root)
-                o.driver_root = s->cfg->cli.root;
-        if (s->cfg->cli.ldcache && *s->cfg->cli.ldcache)
-                o.ldcache = s->cfg->cli.ldcache;
-        o.path = getenv("PATH");
-        o.flags = NCTK_DISCOVER_CACHE;
-        return nctk_discover(&o, ret, err);
+        return -((*err) ? (*err)->errnum : EINVAL);
 }
 
 static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs, struct nctk_error **err) {
-        struct nctk_inventory *inv = NULL;
         _cleanup_free_ char *self = NULL;
-        struct edits *e = NULL;
+        struct pipeline_opts o;
+        struct pipeline p = { .rootfd = -EBADF };
         int r;
 
         r = self_path(&self);
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot find this program's path: %s", strerror(-r));
-        r = shim_discover(s, &inv, err);
-        r = r < 0 ? r : shim_plan(s, spec, inv, rootfs, &e, err);
+        s->req->compat = request_compat_mode(s->cfg, true);
+        r = shim_pipeline_opts(s, rootfs, &o, err);
+        if (r >= 0 && (r = pipeline_run(&p, &o, s->req, err)) < 0)
+                r = shim_pipeline_error(p.stage, err);
         if (r >= 0) {
-                struct spec_opts o = { .hook_path = self, .rootfs = rootfs,
-                                       .proc_root = inv->proc_root,
-                                       .no_cgroups = s->cfg->cli.no_cgroups };
-                log_debug("cdi: %zu mounts, %zu nodes, %zu links, %zu rules", e->n_mounts,
-                          e->n_nodes, e->n_links, e->n_rules);
+                struct spec_opts so = { .hook_path = self, .rootfs = rootfs,
+                                        .proc_root = p.inv->proc_root,
+                                        .no_cgroups = s->cfg->cli.no_cgroups };
+                log_debug("cdi: %zu mounts, %zu nodes, %zu rules into config.json",
+                          p.edits->n_mounts, p.edits->n_nodes, p.edits->n_rules);
                 spec_remove_nvidia_hooks(spec);
-                r = spec_apply_edits(spec, e, &o, err);
+                r = spec_apply_edits(spec, p.edits, &so, err);
         }
-        edits_free(e);
-        nctk_inventory_free(inv);
+        pipeline_release(&p);
         return r < 0 ? r : 1;
 }
 
 /* ---- the bundle ---------------------------------------------------------------------------- */
 
-struct bundle {
-        int dirfd;           /* the directory config.json is in */
-        const char *name;    /* its name there */
-        char *dir;           /* the bundle directory */
-};
-
-static int bundle_open(const struct runtime_args *ra, struct bundle *b) {
-        const char *cfg = ra->config ? ra->config : "config.json";
-        _cleanup_free_ char *dir = NULL;
-        const char *slash = strrchr(cfg, '/');
-
-        b->dir = strdup(ra->bundle ? ra->bundle : ".");
-        if (!b->dir)
-                return -ENOMEM;
-        /* crun's --config is relative to the bundle unless absolute. */
-        if (slash && cfg[0] == '/')
-                dir = strndup(cfg, (size_t) (slash - cfg) + 1);
-        else if (slash && asprintf(&dir, "%s/%.*s", b->dir, (int) (slash - cfg), cfg) < 0)
-                dir = NULL;
-        else if (!slash)
-                dir = strdup(b->dir);
-        if (!dir)
-                return -ENOMEM;
-        b->name = slash ? slash + 1 : cfg;
-        b->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        return b->dirfd < 0 ? -errno : 0;
-}
-
-static void bundle_release(struct bundle *b) {
-        if (b->dirfd >= 0)
-                close(b->dirfd);
-        free(b->dir);
-}
-
-/* root.path, relative to the bundle unless absolute, as an absolute real path. */
-static int bundle_rootfs(const struct bundle *b, const json_t *spec, char **ret,
-                         struct nctk_error **err) {
-        const char *root = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
-        _cleanup_free_ char *joined = NULL;
-
-        if (!root || !*root)
-                return nctk_error_set(err, EINVAL, "config.json has no root.path");
-        joined = root[0] == '/' ? strdup(root) : path_join(b->dir, root);
-        if (!joined)
-                return nctk_error_set(err, ENOMEM, "out of memory");
-        *ret = realpath(joined, NULL);
-        if (!*ret)
-                return nctk_error_set(err, errno, "rootfs '%s': %s", joined, strerror(errno));
-        return 0;
-}
-
-static int shim_edit(const struct shim *s, const struct bundle *b, json_t *spec,
-                     struct nctk_error **err) {
+static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_error **err) {
         _cleanup_free_ char *path = NULL;
         enum shim_mode mode;
         int r;
@@ -389,40 +234,33 @@ static int shim_edit(const struct shim *s, const struct bundle *b, json_t *spec,
                         return nctk_error_set(err, -r, "cannot find the hook '%s': %s",
                                               s->cfg->hook.path, strerror(-r));
                 log_debug("legacy mode: prestart hook %s", path);
-                return shim_legacy(spec, path, err);
+                return shim_legacy(b->spec, path, err);
         }
-        r = bundle_rootfs(b, spec, &path, err);
-        return r < 0 ? r : shim_cdi(s, spec, path, err);
+        r = bundle_rootfs(b, &path, err);
+        return r < 0 ? r : shim_cdi(s, b->spec, path, err);
 }
 
 static int shim_modify(struct shim *s) {
-        _cleanup_(bundle_release) struct bundle b = { .dirfd = -EBADF };
-        json_auto_t *spec = NULL;
+        struct bundle b = { .dirfd = -EBADF };
         struct nctk_error *err = NULL;
-        struct spec_file f = {};
         int r;
 
-        r = bundle_open(&s->ra, &b);
-        if (r < 0)
-                return shim_error(s, "bundle '%s': %s", b.dir ? b.dir : "?", strerror(-r));
-        r = spec_file_read(b.dirfd, b.name, &f, &err);
-        r = r < 0 ? r : spec_parse(&f, &spec, &err);
-        if (r < 0)
-                nctk_error_prefix(&err, "bundle '%s'", b.dir);
+        r = bundle_open(s->ra.bundle ? s->ra.bundle : ".", s->ra.config, &b, &err);
+        r = r < 0 ? r : bundle_parse(&b, &err);
         /* A spec we cannot parse is the low-level runtime's to judge, unless it asks for GPUs. */
-        if (r < 0 && f.raw && !memmem(f.raw, f.len, "NVIDIA_VISIBLE_DEVICES", 22)) {
-                log_debug("%s: %s; not a GPU container, passed on", b.name, err->msg);
+        if (r < 0 && b.raw && !memmem(b.raw, b.len, "NVIDIA_VISIBLE_DEVICES", 22)) {
+                log_debug("%s; not a GPU container, passed on", err->msg);
                 r = 0;
-        } else if (r >= 0 && (r = container_request_from_spec(spec, s->cfg, &s->req, &err)) < 0) {
+        } else if (r >= 0 && (r = container_request_from_spec(b.spec, s->cfg, &s->req, &err)) < 0) {
                 /* A malformed request: the hook would refuse it too, so say it now. */
         } else if (r >= 0 && !s->req->is_gpu_container) {
                 log_debug("no GPU requested: config.json untouched");
         } else if (r >= 0) {
-                r = shim_edit(s, &b, spec, &err);
+                r = shim_edit(s, &b, &err);
                 if (r > 0)
-                        r = spec_write_atomic(b.dirfd, b.name, spec, &f.st, &err);
+                        r = bundle_write(&b, &err);
         }
-        spec_file_release(&f);
+        bundle_release(&b);
         if (r < 0)
                 shim_error(s, "%s", err && err->msg ? err->msg : strerror(-r));
         nctk_error_free(&err);

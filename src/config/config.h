@@ -89,4 +89,13 @@ char *config_ldconfig_normalize(const char *path);
  * makes cli.user default to "root:video". */
 bool config_os_release_is_suse(const char *os_release);
 
+/* Discover options for the hook and the shim, from [nvidia-container-cli]: root, ldcache and
+ * user (UID[:GID], numbers or names, as nvidia-container-cli --user), over OPTS (which
+ * nctk_discover_opts_init filled). Strings borrow from CFG. -EINVAL with ERR for an unknown user
+ * or group. */
+int config_discover_opts(const struct nctk_config *cfg, struct nctk_discover_opts *opts,
+                         struct nctk_error **err);
+/* USER ("UID[:GID]", numbers or names) into OPTS's uid and gid. -EINVAL with ERR. */
+int config_user_parse(const char *user, struct nctk_discover_opts *opts, struct nctk_error **err);
+
 #endif

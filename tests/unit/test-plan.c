@@ -97,7 +97,7 @@ static const struct nctk_inventory inv = {
         .n_configs = ELEMENTSOF(configs), .configs = configs,
 };
 
-static const struct plan_layout layout = { LIBDIR, LIBDIR32, BINDIR };
+static struct container_facts facts = { .layout = { LIBDIR, LIBDIR32, BINDIR } };
 
 /* ---- lookups ----------------------------------------------------------------------------------- */
 
@@ -239,7 +239,7 @@ static struct edits *plan_for(const struct nctk_inventory *in, struct plan_reque
 
         assert_int_equal(selection_parse(in, devices, &sel, &err), 0);
         req.sel = &sel;
-        assert_int_equal(plan_build(in, &req, &layout, &e, &err), 0);
+        assert_int_equal(plan_build(in, &req, &facts, &e, &err), 0);
         assert_null(err);
         assert_non_null(e);
         selection_release(&sel);
@@ -538,6 +538,47 @@ static void test_no_caps(void **state) {
         edits_free(e);
 }
 
+/* An image whose compat libcuda is newer than the driver gets its compat directory first. */
+static void test_compat_newer_first(void **state) {
+        struct edits *e;
+
+        (void) state;
+        facts.compat_cuda_major = strtoul(inv.driver_version, NULL, 10) + 1;
+        e = plan_for(&inv, (struct plan_request){ .caps = CU | UT }, "0");
+        facts.compat_cuda_major = 0;
+        assert_true(e->n_ldcache_dirs >= 2);
+        assert_string_equal(e->ldcache_dirs[0], CONTAINER_COMPAT_DIR);
+        assert_string_equal(e->ldcache_dirs[1], LIBDIR);
+        edits_free(e);
+}
+
+/* Not when it is not newer, when disabled, or when no compute library is asked for. */
+static void test_compat_older_or_disabled(void **state) {
+        unsigned long have = strtoul(inv.driver_version, NULL, 10);
+        const struct {
+                unsigned long major;
+                unsigned caps;
+                enum compat_mode mode;
+        } cases[] = {
+                { have, CU, COMPAT_MOUNT },
+                { have + 1, CU, COMPAT_DISABLED },
+                { have + 1, UT, COMPAT_LDCONFIG },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct edits *e;
+
+                facts.compat_cuda_major = cases[i].major;
+                e = plan_for(&inv, (struct plan_request){ .caps = cases[i].caps,
+                                                          .compat = cases[i].mode }, "0");
+                for (size_t k = 0; k < e->n_ldcache_dirs; k++)
+                        assert_string_not_equal(e->ldcache_dirs[k], CONTAINER_COMPAT_DIR);
+                edits_free(e);
+        }
+        facts.compat_cuda_major = 0;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_compute_utility),
@@ -555,6 +596,8 @@ int main(void) {
                 cmocka_unit_test(test_utility_only),
                 cmocka_unit_test(test_duplicate_library),
                 cmocka_unit_test(test_no_caps),
+                cmocka_unit_test(test_compat_newer_first),
+                cmocka_unit_test(test_compat_older_or_disabled),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

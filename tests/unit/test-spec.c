@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "5-apply/spec.h"
+#include "oci/bundle.h"
 #include "util/macros.h"
 
 #define LIBDIR "/usr/lib/x86_64-linux-gnu"
@@ -287,28 +288,27 @@ static int count_entries(const char *dir) {
 static void atomic_write_keeps_mode(void **state) {
         char dir[] = "/tmp/nctk-test-spec-XXXXXX";
         int dirfd = make_dir(dir);
-        struct spec_file f = {}, g = {};
-        json_auto_t *spec = NULL, *back = NULL;
+        struct bundle b, back;
         struct stat before, after;
 
         (void) state;
         write_file(dirfd, "config.json", fixture, 0640);
         assert_int_equal(fstatat(dirfd, "config.json", &before, 0), 0);
-        assert_int_equal(spec_file_read(dirfd, "config.json", &f, NULL), 0);
-        assert_int_equal(f.len, strlen(fixture));
-        assert_int_equal(spec_parse(&f, &spec, NULL), 0);
-        assert_int_equal(spec_apply_edits(spec, &edits, &opts, NULL), 0);
-        assert_int_equal(spec_write_atomic(dirfd, "config.json", spec, &f.st, NULL), 0);
+        assert_int_equal(bundle_open(dir, NULL, &b, NULL), 0);
+        assert_int_equal(b.len, strlen(fixture));
+        assert_int_equal(bundle_parse(&b, NULL), 0);
+        assert_int_equal(spec_apply_edits(b.spec, &edits, &opts, NULL), 0);
+        assert_int_equal(bundle_write(&b, NULL), 0);
         assert_int_equal(fstatat(dirfd, "config.json", &after, 0), 0);
         assert_int_equal(after.st_mode & 07777, 0640);
         assert_int_equal(after.st_uid, before.st_uid);
         assert_true(after.st_ino != before.st_ino); /* renamed over, not rewritten in place */
         assert_int_equal(count_entries(dir), 1);    /* no temporary file left */
-        assert_int_equal(spec_file_read(dirfd, "config.json", &g, NULL), 0);
-        assert_int_equal(spec_parse(&g, &back, NULL), 0);
-        assert_true(json_equal(back, spec));
-        spec_file_release(&f);
-        spec_file_release(&g);
+        assert_int_equal(bundle_open(dir, "config.json", &back, NULL), 0);
+        assert_int_equal(bundle_parse(&back, NULL), 0);
+        assert_true(json_equal(back.spec, b.spec));
+        bundle_release(&b);
+        bundle_release(&back);
         unlinkat(dirfd, "config.json", 0);
         close(dirfd);
         rmdir(dir);
@@ -317,35 +317,112 @@ static void atomic_write_keeps_mode(void **state) {
 static void failed_write_leaves_the_file(void **state) {
         char dir[] = "/tmp/nctk-test-spec-XXXXXX";
         int dirfd = make_dir(dir);
-        json_auto_t *spec = load("{}");
         struct nctk_error *err = NULL;
-        struct stat st = { .st_mode = 0644, .st_uid = geteuid(), .st_gid = getegid() };
+        struct bundle b;
 
         (void) state;
+        write_file(dirfd, "config.json", "{}", 0644);
+        assert_int_equal(bundle_open(dir, NULL, &b, NULL), 0);
+        assert_int_equal(bundle_parse(&b, NULL), 0);
         /* A directory where config.json goes: rename(2) refuses, the temporary file goes. */
+        assert_int_equal(unlinkat(dirfd, "config.json", 0), 0);
         assert_int_equal(mkdirat(dirfd, "config.json", 0755), 0);
-        assert_int_equal(spec_write_atomic(dirfd, "config.json", spec, &st, &err), -EISDIR);
+        assert_int_equal(bundle_write(&b, &err), -EISDIR);
         assert_non_null(err);
         nctk_error_free(&err);
         assert_int_equal(count_entries(dir), 1);
+        bundle_release(&b);
         unlinkat(dirfd, "config.json", AT_REMOVEDIR);
         close(dirfd);
         rmdir(dir);
 }
 
-static void parse_errors(void **state) {
-        struct spec_file f = { .raw = (char *) "{\"a\": [1,}", .len = 10 };
-        struct spec_file arr = { .raw = (char *) "[1]", .len = 3 };
+/* Opens DIR's config.json expecting ERRNUM and WANT in the message. */
+static void open_fails(const char *dir, const char *config, int errnum, const char *want) {
         struct nctk_error *err = NULL;
-        json_t *j = NULL;
+        struct bundle b;
+
+        assert_int_equal(bundle_open(dir, config, &b, &err), -errnum);
+        assert_non_null(err);
+        if (!strstr(err->msg, want))
+                fail_msg("'%s' does not say '%s'", err->msg, want);
+        nctk_error_free(&err);
+        bundle_release(&b);
+}
+
+/* A link, a FIFO (it would block a reader without O_NONBLOCK), a directory, a huge file. */
+static void hostile_spec_files(void **state) {
+        char dir[] = "/tmp/nctk-test-spec-XXXXXX";
+        int dirfd = make_dir(dir), fd;
 
         (void) state;
-        assert_int_equal(spec_parse(&f, &j, &err), -EINVAL);
+        write_file(dirfd, "real.json", "{}", 0644);
+        assert_int_equal(symlinkat("real.json", dirfd, "config.json"), 0);
+        open_fails(dir, NULL, ELOOP, "cannot open");
+        assert_int_equal(mkfifoat(dirfd, "fifo.json", 0600), 0);
+        open_fails(dir, "fifo.json", EINVAL, "is not a regular file");
+        assert_int_equal(mkdirat(dirfd, "d.json", 0755), 0);
+        open_fails(dir, "d.json", EINVAL, "is not a regular file");
+        fd = openat(dirfd, "huge.json", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, BUNDLE_SPEC_MAX + 1), 0);
+        close(fd);
+        open_fails(dir, "huge.json", EFBIG, "larger than 16 MiB");
+        open_fails("/nonexistent-nctk-bundle", NULL, ENOENT, "cannot open the bundle");
+        unlinkat(dirfd, "config.json", 0);
+        unlinkat(dirfd, "real.json", 0);
+        unlinkat(dirfd, "fifo.json", 0);
+        unlinkat(dirfd, "d.json", AT_REMOVEDIR);
+        unlinkat(dirfd, "huge.json", 0);
+        close(dirfd);
+        rmdir(dir);
+}
+
+static void parse_errors(void **state) {
+        struct bundle f = { .raw = (char *) "{\"a\": [1,}", .len = 10, .path = (char *) "x" };
+        struct bundle arr = { .raw = (char *) "[1]", .len = 3, .path = (char *) "y" };
+        struct nctk_error *err = NULL;
+
+        (void) state;
+        assert_int_equal(bundle_parse(&f, &err), -EINVAL);
         assert_non_null(strstr(err->msg, "line 1"));
         nctk_error_free(&err);
-        assert_int_equal(spec_parse(&arr, &j, &err), -EINVAL);
+        assert_int_equal(bundle_parse(&arr, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "not a JSON object"));
         nctk_error_free(&err);
-        assert_null(j);
+        assert_null(arr.spec);
+}
+
+/* root.path: relative to the bundle, cleaned, never the host's '/'. */
+static void rootfs_paths(void **state) {
+        const struct {
+                const char *spec, *want;
+        } cases[] = {
+                { "{\"root\": {\"path\": \"rootfs\"}}", "/b/rootfs" },
+                { "{\"root\": {\"path\": \"/x/../y/./r/\"}}", "/y/r" },
+                { "{\"root\": {\"path\": \"../..\"}}", NULL },
+                { "{\"root\": {\"path\": \"\"}}", NULL },
+                { "{\"root\": {}}", NULL },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct bundle b = { .dir = (char *) "/b" };
+                struct nctk_error *err = NULL;
+                char *got = NULL;
+
+                b.spec = load(cases[i].spec);
+                if (cases[i].want) {
+                        assert_int_equal(bundle_rootfs(&b, &got, &err), 0);
+                        assert_string_equal(got, cases[i].want);
+                } else {
+                        assert_int_equal(bundle_rootfs(&b, &got, &err), -EINVAL);
+                        assert_non_null(strstr(err->msg, "root.path"));
+                }
+                free(got);
+                nctk_error_free(&err);
+                json_decref(b.spec);
+        }
 }
 
 int main(void) {
@@ -361,6 +438,8 @@ int main(void) {
                 cmocka_unit_test(atomic_write_keeps_mode),
                 cmocka_unit_test(failed_write_leaves_the_file),
                 cmocka_unit_test(parse_errors),
+                cmocka_unit_test(hostile_spec_files),
+                cmocka_unit_test(rootfs_paths),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
