@@ -326,6 +326,8 @@ static int ctx_setup(struct cli_ctx *c, const struct nctk_config *cfg, bool debu
                 c->dopts.driver_root = cfg->cli.root;
         if (cfg->cli.ldcache && *cfg->cli.ldcache)
                 c->dopts.ldcache = cfg->cli.ldcache;
+        if (cfg->cli.proc_root && *cfg->cli.proc_root)
+                c->dopts.proc_root = cfg->cli.proc_root;
         c->load_kmods = cfg->cli.load_kmods;
         c->no_pivot = cfg->cli.no_pivot;
         c->no_create_imex = cfg->features.disable_imex_channel_creation;

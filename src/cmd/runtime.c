@@ -291,6 +291,8 @@ static int shim_discover(const struct shim *s, struct nctk_inventory **ret, stru
                 o.driver_root = s->cfg->cli.root;
         if (s->cfg->cli.ldcache && *s->cfg->cli.ldcache)
                 o.ldcache = s->cfg->cli.ldcache;
+        if (s->cfg->cli.proc_root && *s->cfg->cli.proc_root)
+                o.proc_root = s->cfg->cli.proc_root;
         o.path = getenv("PATH");
         o.flags = NCTK_DISCOVER_CACHE;
         return nctk_discover(&o, ret, err);

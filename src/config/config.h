@@ -25,6 +25,7 @@ struct nctk_config {
                 strv_t environment;                  /* [] */
                 char *debug;                         /* "" */
                 char *ldcache;                       /* "" */
+                char *proc_root;                     /* NULL: "/proc" (nctk's own key) */
                 bool load_kmods;                     /* true */
                 bool no_pivot;                       /* false */
                 bool no_cgroups;                     /* false */
