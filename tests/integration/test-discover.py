@@ -30,8 +30,11 @@ def sim(name, *args):
     return _roots[key]
 
 
-def cli(root, *args, check=True, env=None):
+def cli(root, *args, check=True, env=None, proc=True):
+    """nvidia-container-cli on ROOT and, unless PROC is false, the simulator's procfs in it."""
     g = ["--root", root] if root else []
+    if root and proc:
+        g += ["--proc-root", root + "/proc"]
     return run([NCTK, "nvidia-container-cli", *g, *args], check=check, env=env)
 
 
@@ -269,14 +272,21 @@ def lost_gpu_and_rm_mismatch():
     one_line_error(cli(root, "info", check=False), "version mismatch")
 
 
-@test
-def kernel_module_and_library_versions_differ():
+def kmod_mismatch_root():
+    """A copy of the "one" root whose proc/driver/nvidia/version names kernel module 999.1.2."""
     root, desc = sim("one", "--gpus", "1")
     bad = os.path.join(WORK, "kmod-mismatch")
-    run(["cp", "-a", root, bad])
-    vfile = os.path.join(bad, "proc/driver/nvidia/version")
-    text = open(vfile).read().replace(desc["driver_version"], "999.1.2")
-    open(vfile, "w").write(text)
+    if not os.path.exists(bad):
+        run(["cp", "-a", root, bad])
+        vfile = os.path.join(bad, "proc/driver/nvidia/version")
+        text = open(vfile).read().replace(desc["driver_version"], "999.1.2")
+        open(vfile, "w").write(text)
+    return bad, desc
+
+
+@test
+def kernel_module_and_library_versions_differ():
+    bad, desc = kmod_mismatch_root()
     p = cli(bad, "info", check=False)
     one_line_error(p, "version mismatch")
     assert "999.1.2" in p.stderr and desc["driver_version"] in p.stderr, p.stderr
@@ -303,7 +313,7 @@ def compatibility_name_and_json():
     link = os.path.join(WORK, "nvidia-container-cli")
     if not os.path.exists(link):
         os.symlink(NCTK, link)
-    a = run([link, "--root", root, "list"]).stdout
+    a = run([link, "--root", root, "--proc-root", root + "/proc", "list"]).stdout
     b = cli(root, "list").stdout
     eq(a, b, "argv[0] dispatch")
     j = json.loads(cli(root, "list", "--json").stdout)
@@ -325,7 +335,8 @@ def unprivileged_list():
         return
     root, _ = sim("one", "--gpus", "1")
     p = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NCTK,
-             "nvidia-container-cli", "--root", root, "list"], check=False)
+             "nvidia-container-cli", "--root", root, "--proc-root", root + "/proc", "list"],
+            check=False)
     eq(p.returncode, 0, f"unprivileged list: {p.stderr}")
     eq(p.stdout, cli(root, "list").stdout, "same output unprivileged")
 
