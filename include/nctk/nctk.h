@@ -160,8 +160,7 @@ enum nctk_discover_flags {
 struct nctk_discover_opts {
         const char *driver_root; /* NULL: "/" */
         const char *dev_root;    /* NULL: the driver root */
-        const char *proc_root;   /* NULL: "<driver root>/proc" when it holds driver/nvidia files,
-                                    else "/proc" */
+        const char *proc_root;   /* NULL: "/proc", also with a driver root */
         const char *ldcache;     /* NULL: "/etc/ld.so.cache", inside the driver root */
         const char *path;        /* binary search path; NULL: a default system PATH */
         const char *mps_pipe_dir; /* NULL: /tmp/nvidia-mps */

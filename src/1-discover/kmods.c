@@ -108,9 +108,8 @@ int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **e
         const char *root = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
         const char *dev = opts->dev_root && *opts->dev_root ? opts->dev_root : root;
         static const char *const modules[] = { "nvidia", "nvidia_uvm", "nvidia_modeset" };
-        _cleanup_close_ int rootfd = -EBADF, devfd = -EBADF, procfd = -EBADF;
-        char procbuf[4096];
-        const char *proc;
+        const char *proc = opts->proc_root && *opts->proc_root ? opts->proc_root : "/proc";
+        _cleanup_close_ int devfd = -EBADF, procfd = -EBADF;
         struct nctk_majors m;
         int r;
 
@@ -124,13 +123,6 @@ int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **e
                         log_warning("cannot load kernel module '%s' (modprobe: %s), continuing",
                                     modules[i], r < 0 ? strerror(-r) : "failed");
         }
-        rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd < 0)
-                return nctk_error_set(err, errno, "cannot open driver root '%s': %s", root,
-                                      strerror(errno));
-        proc = opts->proc_root && *opts->proc_root
-                       ? opts->proc_root
-                       : proc_root_default(rootfd, root, procbuf, sizeof(procbuf));
         procfd = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
         devfd = open(dev, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (procfd < 0 || devfd < 0)

@@ -293,6 +293,22 @@ def kernel_module_and_library_versions_differ():
 
 
 @test
+def host_proc_is_the_default():
+    """A driver root holds the driver's files, not the kernel's state: without --proc-root the
+    host's /proc is read, even when the root has a proc/driver/nvidia of its own."""
+    bad, _ = kmod_mismatch_root()
+    p = cli(bad, "info", "--json", check=False, proc=False)
+    assert "999.1.2" not in p.stdout + p.stderr, f"the root's /proc was read: {p.stderr}"
+    if p.returncode == 0:
+        eq(json.loads(p.stdout)["proc_root"], "/proc", "default proc root")
+    else:  # only a host whose own driver is not the simulated version may refuse
+        assert os.path.exists("/proc/driver/nvidia/version"), p.stderr
+        one_line_error(p, "version mismatch")
+    root, _ = sim("one", "--gpus", "1")
+    eq(info_json(root)["proc_root"], root + "/proc", "--proc-root")
+
+
+@test
 def load_kmods_creates_missing_nodes():
     root, desc = sim("nodev", "--gpus", "2", "--no-dev")
     os.makedirs(os.path.join(root, "dev"), exist_ok=True)
