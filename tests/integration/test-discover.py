@@ -323,6 +323,50 @@ def load_kmods_creates_missing_nodes():
     assert f"{root}/dev/nvidia-uvm" in p.stdout.splitlines(), p.stdout
 
 
+def in_initial_user_namespace():
+    try:
+        return open("/proc/self/uid_map").read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+@test
+def load_kmods_runs_modprobe_only_for_missing_modules():
+    """--load-kmods asks modprobe only for the modules that /sys/module does not list, so a
+    container start on a host with the driver loaded spawns no process. In a private mount
+    namespace, a modprobe that records its arguments is mounted over /usr/sbin (and /sbin when
+    that is a directory of its own), and a directory of the loaded modules over /sys/module."""
+    if os.geteuid() != 0 or not in_initial_user_namespace():
+        return  # modprobe is never run in a user namespace
+    root, _ = sim("one", "--gpus", "1")
+    sbin = os.path.join(WORK, "fake-sbin")
+    calls = os.path.join(WORK, "modprobe.calls")
+    os.makedirs(sbin, exist_ok=True)
+    with open(os.path.join(sbin, "modprobe"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    os.chmod(os.path.join(sbin, "modprobe"), 0o755)
+
+    def modprobe_calls(loaded):
+        sysmod = os.path.join(WORK, "sys-module-" + "+".join(loaded))
+        for m in loaded:
+            os.makedirs(os.path.join(sysmod, m), exist_ok=True)
+        os.makedirs(sysmod, exist_ok=True)
+        if os.path.exists(calls):
+            os.unlink(calls)
+        mounts = f"mount --bind {sbin} /usr/sbin && mount --bind {sysmod} /sys/module"
+        if not os.path.islink("/sbin"):
+            mounts += f" && mount --bind {sbin} /sbin"
+        p = run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"{mounts} && exec {NCTK} nvidia-container-cli --load-kmods --root {root} "
+                 f"--proc-root {root}/proc info"], check=False)
+        eq(p.returncode, 0, p.stderr)
+        return open(calls).read().splitlines() if os.path.exists(calls) else []
+
+    eq(modprobe_calls([]), ["-q nvidia", "-q nvidia_uvm", "-q nvidia_modeset"], "none loaded")
+    eq(modprobe_calls(["nvidia"]), ["-q nvidia_uvm", "-q nvidia_modeset"], "nvidia loaded")
+    eq(modprobe_calls(["nvidia", "nvidia_uvm", "nvidia_modeset"]), [], "all loaded")
+
+
 @test
 def compatibility_name_and_json():
     root, _ = sim("one", "--gpus", "1")
