@@ -32,5 +32,5 @@ printf '%-34s %s\n' "baseline (unshare + sh + exec)" "$("$build/bench/timeit" "$
 for g in 1 8 64; do
         cp -a "$work/rootfs" "$work/r$g"
         printf '%-34s %s\n' "configure, $g GPUs" "$("$build/bench/timeit" "$n" $ns sh -c \
-                "exec $build/nctk nvidia-container-cli --root $work/sim$g configure --pid=\$\$ --no-cgroups --device=all --compute --utility $work/r$g")"
+                "exec $build/nctk nvidia-container-cli --root $work/sim$g --proc-root $work/sim$g/proc configure --pid=\$\$ --no-cgroups --device=all --compute --utility $work/r$g")"
 done

@@ -15,6 +15,7 @@ for g in 1 8 64; do
         python3 tests/sim/nctk-sim create "$work/g$g" --gpus "$g" >/dev/null
         for cmd in list info; do
                 printf '%-28s %s\n' "$cmd, $g GPUs" \
-                        "$("$build/bench/timeit" "$n" "$build/nctk" --root "$work/g$g" "$cmd")"
+                        "$("$build/bench/timeit" "$n" "$build/nctk" --root "$work/g$g" \
+                                --proc-root "$work/g$g/proc" "$cmd")"
         done
 done

@@ -16,9 +16,10 @@ else
         python3 tests/sim/nctk-sim create "$root" --gpus 2 --mig 1 >/dev/null
         echo "== no NVIDIA driver on this host: a simulated one in $root"
 fi
-"$nctk" --root "$root" info
+# The simulated driver's procfs is in its root; a real driver's is the host's /proc.
+"$nctk" --root "$root" --proc-root "${root%/}/proc" info
 echo
-"$nctk" --root "$root" list --libraries --compute | sed -n 1,5p
+"$nctk" --root "$root" --proc-root "${root%/}/proc" list --libraries --compute | sed -n 1,5p
 echo "..."
 echo
 echo "== runc run, with 'nvidia-container-cli configure --device=all --compute --utility' as prestart hook"

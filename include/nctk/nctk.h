@@ -160,8 +160,8 @@ enum nctk_discover_flags {
 struct nctk_discover_opts {
         const char *driver_root; /* NULL: "/" */
         const char *dev_root;    /* NULL: the driver root */
-        const char *proc_root;   /* NULL: "<driver root>/proc" when it holds driver/nvidia files,
-                                    else "/proc" */
+        const char *proc_root;   /* NULL: "/proc", also with a driver root */
+        const char *sys_root;    /* NULL: "/sys"; nctk_load_kmods() skips modules listed there */
         const char *ldcache;     /* NULL: "/etc/ld.so.cache", inside the driver root */
         const char *path;        /* binary search path; NULL: a default system PATH */
         const char *mps_pipe_dir; /* NULL: /tmp/nvidia-mps */
@@ -183,7 +183,8 @@ NCTK_EXPORT int nctk_discover(const struct nctk_discover_opts *opts,
                               struct nctk_inventory **ret_inv, struct nctk_error **err);
 NCTK_EXPORT struct nctk_inventory *nctk_inventory_free(struct nctk_inventory *inv);
 
-/* Loads nvidia, nvidia_uvm and nvidia_modeset and creates missing device nodes under the dev root
+/* Loads nvidia, nvidia_uvm and nvidia_modeset with the host's modprobe (not run for a module that
+ * has a directory in <sys root>/module) and creates missing device nodes under the dev root
  * (what nvidia-modprobe -u -c=0 does). Returns the number of nodes created. */
 NCTK_EXPORT int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **err);
 

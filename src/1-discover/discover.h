@@ -18,9 +18,6 @@ struct discover_ctx {
         struct nctk_inventory *inv;
 };
 
-/* inventory.c: the driver's procfs for ROOT ("/proc", or ROOT/proc when it carries its own). */
-const char *proc_root_default(int rootfd, const char *root, char *buf, size_t size);
-
 /* procfs.c */
 int procfs_driver_version(int procfd, char ret[NCTK_VERSION_MAX]);
 int procfs_majors(int procfd, struct nctk_majors *ret);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "1-discover/cache.h"
 #include "1-discover/discover.h"
@@ -95,26 +94,10 @@ static int open_dir(const char *what, const char *path, int *ret_fd, char **ret_
         return 0;
 }
 
-/* A driver root that carries its own copy of the driver's /proc files (the simulator, a
- * containerized driver) is read there; otherwise the host's /proc. */
-const char *proc_root_default(int rootfd, const char *root, char *buf, size_t size) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-
-        if (STREQ(root, "/"))
-                return "/proc";
-        fd = chase_open(rootfd, "/proc/driver/nvidia/version", O_PATH, 0);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return "/proc";
-        snprintf(buf, size, "%s/proc", root);
-        return buf;
-}
-
 static int ctx_open(struct discover_ctx *ctx, struct nctk_error **err) {
         const struct nctk_discover_opts *o = ctx->opts;
         const char *root = o->driver_root && *o->driver_root ? o->driver_root : "/";
-        char procbuf[PATH_MAX + 8], real[PATH_MAX];
-        const char *proc;
+        char real[PATH_MAX];
         int r;
 
         r = open_dir("driver root", root, &ctx->rootfd, &ctx->inv->driver_root, err);
@@ -130,10 +113,10 @@ static int ctx_open(struct discover_ctx *ctx, struct nctk_error **err) {
                      &ctx->inv->dev_root, err);
         if (r < 0)
                 return r;
-        proc = o->proc_root && *o->proc_root
-                       ? o->proc_root
-                       : proc_root_default(ctx->rootfd, root, procbuf, sizeof(procbuf));
-        return open_dir("proc root", proc, &ctx->procfd, &ctx->inv->proc_root, err);
+        /* The kernel's /proc, also under a driver root: the root holds the driver's files, not
+         * the kernel module's state. */
+        return open_dir("proc root", o->proc_root && *o->proc_root ? o->proc_root : "/proc",
+                        &ctx->procfd, &ctx->inv->proc_root, err);
 }
 
 /* The version in the file name of libnvidia-ml.so.<version>, or NULL. */

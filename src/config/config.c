@@ -42,6 +42,7 @@ static const struct key_map key_map[] = {
         { CLI "environment", KEY_STRV, CFG(cli.environment) },
         { CLI "debug", KEY_STRING, CFG(cli.debug) },
         { CLI "ldcache", KEY_STRING, CFG(cli.ldcache) },
+        { CLI "proc-root", KEY_STRING, CFG(cli.proc_root) },
         { CLI "load-kmods", KEY_BOOL, CFG(cli.load_kmods) },
         { CLI "no-pivot", KEY_BOOL, CFG(cli.no_pivot) },
         { CLI "no-cgroups", KEY_BOOL, CFG(cli.no_cgroups) },

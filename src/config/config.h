@@ -25,6 +25,7 @@ struct nctk_config {
                 strv_t environment;                  /* [] */
                 char *debug;                         /* "" */
                 char *ldcache;                       /* "" */
+                char *proc_root;                     /* NULL: "/proc" (nctk's own key) */
                 bool load_kmods;                     /* true */
                 bool no_pivot;                       /* false */
                 bool no_cgroups;                     /* false */
@@ -89,8 +90,8 @@ char *config_ldconfig_normalize(const char *path);
  * makes cli.user default to "root:video". */
 bool config_os_release_is_suse(const char *os_release);
 
-/* Discover options for the hook and the shim, from [nvidia-container-cli]: root, ldcache and
- * user (UID[:GID], numbers or names, as nvidia-container-cli --user), over OPTS (which
+/* Discover options for the hook and the shim, from [nvidia-container-cli]: root, ldcache,
+ * proc-root and user (UID[:GID], numbers or names, as nvidia-container-cli --user), over OPTS (which
  * nctk_discover_opts_init filled). Strings borrow from CFG. -EINVAL with ERR for an unknown user
  * or group. */
 int config_discover_opts(const struct nctk_config *cfg, struct nctk_discover_opts *opts,

@@ -62,6 +62,8 @@ int config_discover_opts(const struct nctk_config *cfg, struct nctk_discover_opt
                 opts->driver_root = cfg->cli.root;
         if (cfg->cli.ldcache && *cfg->cli.ldcache)
                 opts->ldcache = cfg->cli.ldcache;
+        if (cfg->cli.proc_root && *cfg->cli.proc_root)
+                opts->proc_root = cfg->cli.proc_root;
         if (cfg->cli.user && *cfg->cli.user)
                 return config_user_parse(cfg->cli.user, opts, err);
         return 0;

@@ -51,7 +51,8 @@ IFS= read -r state
 pid=${state#*\\"pid\\":}
 pid=${pid#"${pid%%[! ]*}"}
 pid=${pid%%[!0-9]*}
-exec "$NCTK" nvidia-container-cli --root "$SIM_ROOT" configure --pid="$pid" "$@"
+exec "$NCTK" nvidia-container-cli --root "$SIM_ROOT" --proc-root "${SIM_ROOT%/}/proc" \\
+        configure --pid="$pid" "$@"
 """
 
 

@@ -68,7 +68,8 @@ while True:
 def write_config(path, mode):
     """The one place that writes config.toml: the simulated driver, no kernel modules, MODE."""
     with open(path, "w") as f:
-        f.write(f'[nvidia-container-cli]\nroot = "{SIM_ROOT}"\nload-kmods = false\n\n'
+        f.write(f'[nvidia-container-cli]\nroot = "{SIM_ROOT}"\nproc-root = "{SIM_ROOT}/proc"\n'
+                f'load-kmods = false\n\n'
                 f'[nvidia-container-runtime]\nmode = "{mode}"\n')
     return path
 

@@ -164,6 +164,7 @@ supported-driver-capabilities = "compat32,compute,display,graphics,ngx,utility,v
 
 [nvidia-container-cli]
 root = "{SIM_ROOT}"
+proc-root = "{SIM_ROOT}/proc"
 path = "{os.path.join(HOOK_DIR, 'nvidia-container-cli')}"
 environment = []
 debug = "{os.path.join(WORK, 'nvidia-container-cli.log')}"

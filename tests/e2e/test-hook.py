@@ -55,7 +55,8 @@ def config(**top):
         for k, v in top.items():
             k = k.replace("_", "-")
             f.write(f"{k} = {str(v).lower() if isinstance(v, bool) else json.dumps(v)}\n")
-        f.write(f'\n[nvidia-container-cli]\nroot = "{SIM_ROOT}"\nload-kmods = false\n')
+        f.write(f'\n[nvidia-container-cli]\nroot = "{SIM_ROOT}"\nproc-root = "{SIM_ROOT}/proc"\n'
+                'load-kmods = false\n')
     return path
 
 

@@ -184,7 +184,8 @@ def rootless_in_a_user_namespace():
     img = os.path.join(WORK, "rootfs-userns")
     run(["cp", "-a", ROOTFS, img])
     g = DESC["gpus"][2]
-    script = (f"{NCTK} nvidia-container-cli --root {SIM_ROOT} configure --pid=$$ --no-cgroups "
+    script = (f"{NCTK} nvidia-container-cli --root {SIM_ROOT} --proc-root {SIM_ROOT}/proc "
+              f"configure --pid=$$ --no-cgroups "
               f"--device=2 --compute --utility {img} || exit 1; "
               f"for f in {img}/dev/nvidia*; do echo \"dev: ${{f#{img}}}\"; done; "
               f"chroot {img} /probe dlopen libcuda.so.1; chroot {img} /probe open /dev/nvidia{g['minor']}; "
@@ -213,7 +214,8 @@ def nvml_cache_follows_the_driver_state():
         if os.path.exists(log):
             os.unlink(log)
         p = run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                 f"exec {NCTK} nvidia-container-cli --debug={log} --root {sim} configure --pid=$$ "
+                 f"exec {NCTK} nvidia-container-cli --debug={log} --root {sim} "
+                 f"--proc-root {sim}/proc configure --pid=$$ "
                  f"--no-cgroups --device=0 --utility {img}"], check=False)
         eq(p.returncode, 0, p.stderr)
         text = open(log).read()

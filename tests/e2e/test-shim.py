@@ -52,7 +52,7 @@ def config(mode="cdi", runtimes=None, extra=""):
     path = os.path.join(WORK, f"config{_n[0]}.toml")
     rt = f"runtimes = {json.dumps(runtimes)}\n" if runtimes else ""
     with open(path, "w") as f:
-        f.write(f'[nvidia-container-cli]\nroot = "{SIM_ROOT}"\n\n'
+        f.write(f'[nvidia-container-cli]\nroot = "{SIM_ROOT}"\nproc-root = "{SIM_ROOT}/proc"\n\n'
                 f'[nvidia-container-runtime]\nmode = "{mode}"\n{rt}{extra}')
     return path
 

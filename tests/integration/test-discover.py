@@ -30,8 +30,11 @@ def sim(name, *args):
     return _roots[key]
 
 
-def cli(root, *args, check=True, env=None):
+def cli(root, *args, check=True, env=None, proc=True):
+    """nvidia-container-cli on ROOT and, unless PROC is false, the simulator's procfs in it."""
     g = ["--root", root] if root else []
+    if root and proc:
+        g += ["--proc-root", root + "/proc"]
     return run([NCTK, "nvidia-container-cli", *g, *args], check=check, env=env)
 
 
@@ -269,17 +272,40 @@ def lost_gpu_and_rm_mismatch():
     one_line_error(cli(root, "info", check=False), "version mismatch")
 
 
-@test
-def kernel_module_and_library_versions_differ():
+def kmod_mismatch_root():
+    """A copy of the "one" root whose proc/driver/nvidia/version names kernel module 999.1.2."""
     root, desc = sim("one", "--gpus", "1")
     bad = os.path.join(WORK, "kmod-mismatch")
-    run(["cp", "-a", root, bad])
-    vfile = os.path.join(bad, "proc/driver/nvidia/version")
-    text = open(vfile).read().replace(desc["driver_version"], "999.1.2")
-    open(vfile, "w").write(text)
+    if not os.path.exists(bad):
+        run(["cp", "-a", root, bad])
+        vfile = os.path.join(bad, "proc/driver/nvidia/version")
+        text = open(vfile).read().replace(desc["driver_version"], "999.1.2")
+        open(vfile, "w").write(text)
+    return bad, desc
+
+
+@test
+def kernel_module_and_library_versions_differ():
+    bad, desc = kmod_mismatch_root()
     p = cli(bad, "info", check=False)
     one_line_error(p, "version mismatch")
     assert "999.1.2" in p.stderr and desc["driver_version"] in p.stderr, p.stderr
+
+
+@test
+def host_proc_is_the_default():
+    """A driver root holds the driver's files, not the kernel's state: without --proc-root the
+    host's /proc is read, even when the root has a proc/driver/nvidia of its own."""
+    bad, _ = kmod_mismatch_root()
+    p = cli(bad, "info", "--json", check=False, proc=False)
+    assert "999.1.2" not in p.stdout + p.stderr, f"the root's /proc was read: {p.stderr}"
+    if p.returncode == 0:
+        eq(json.loads(p.stdout)["proc_root"], "/proc", "default proc root")
+    else:  # only a host whose own driver is not the simulated version may refuse
+        assert os.path.exists("/proc/driver/nvidia/version"), p.stderr
+        one_line_error(p, "version mismatch")
+    root, _ = sim("one", "--gpus", "1")
+    eq(info_json(root)["proc_root"], root + "/proc", "--proc-root")
 
 
 @test
@@ -297,13 +323,57 @@ def load_kmods_creates_missing_nodes():
     assert f"{root}/dev/nvidia-uvm" in p.stdout.splitlines(), p.stdout
 
 
+def in_initial_user_namespace():
+    try:
+        return open("/proc/self/uid_map").read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+@test
+def load_kmods_runs_modprobe_only_for_missing_modules():
+    """--load-kmods asks modprobe only for the modules that /sys/module does not list, so a
+    container start on a host with the driver loaded spawns no process. In a private mount
+    namespace, a modprobe that records its arguments is mounted over /usr/sbin (and /sbin when
+    that is a directory of its own), and a directory of the loaded modules over /sys/module."""
+    if os.geteuid() != 0 or not in_initial_user_namespace():
+        return  # modprobe is never run in a user namespace
+    root, _ = sim("one", "--gpus", "1")
+    sbin = os.path.join(WORK, "fake-sbin")
+    calls = os.path.join(WORK, "modprobe.calls")
+    os.makedirs(sbin, exist_ok=True)
+    with open(os.path.join(sbin, "modprobe"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    os.chmod(os.path.join(sbin, "modprobe"), 0o755)
+
+    def modprobe_calls(loaded):
+        sysmod = os.path.join(WORK, "sys-module-" + "+".join(loaded))
+        for m in loaded:
+            os.makedirs(os.path.join(sysmod, m), exist_ok=True)
+        os.makedirs(sysmod, exist_ok=True)
+        if os.path.exists(calls):
+            os.unlink(calls)
+        mounts = f"mount --bind {sbin} /usr/sbin && mount --bind {sysmod} /sys/module"
+        if not os.path.islink("/sbin"):
+            mounts += f" && mount --bind {sbin} /sbin"
+        p = run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"{mounts} && exec {NCTK} nvidia-container-cli --load-kmods --root {root} "
+                 f"--proc-root {root}/proc info"], check=False)
+        eq(p.returncode, 0, p.stderr)
+        return open(calls).read().splitlines() if os.path.exists(calls) else []
+
+    eq(modprobe_calls([]), ["-q nvidia", "-q nvidia_uvm", "-q nvidia_modeset"], "none loaded")
+    eq(modprobe_calls(["nvidia"]), ["-q nvidia_uvm", "-q nvidia_modeset"], "nvidia loaded")
+    eq(modprobe_calls(["nvidia", "nvidia_uvm", "nvidia_modeset"]), [], "all loaded")
+
+
 @test
 def compatibility_name_and_json():
     root, _ = sim("one", "--gpus", "1")
     link = os.path.join(WORK, "nvidia-container-cli")
     if not os.path.exists(link):
         os.symlink(NCTK, link)
-    a = run([link, "--root", root, "list"]).stdout
+    a = run([link, "--root", root, "--proc-root", root + "/proc", "list"]).stdout
     b = cli(root, "list").stdout
     eq(a, b, "argv[0] dispatch")
     j = json.loads(cli(root, "list", "--json").stdout)
@@ -325,7 +395,8 @@ def unprivileged_list():
         return
     root, _ = sim("one", "--gpus", "1")
     p = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NCTK,
-             "nvidia-container-cli", "--root", root, "list"], check=False)
+             "nvidia-container-cli", "--root", root, "--proc-root", root + "/proc", "list"],
+            check=False)
     eq(p.returncode, 0, f"unprivileged list: {p.stderr}")
     eq(p.stdout, cli(root, "list").stdout, "same output unprivileged")
 

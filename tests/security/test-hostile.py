@@ -22,6 +22,7 @@ NO_SYSCALLS = os.path.abspath(sys.argv[2])
 WORK = tmpdir("nctk-hostile-")
 SIM = os.path.join(WORK, "sim")
 make_sim(SIM, "--gpus", "2")
+CLI = f"{NCTK} nvidia-container-cli --root {SIM} --proc-root {SIM}/proc"
 CANARY = os.path.join(WORK, "host-canary")  # stands for any host directory
 os.makedirs(CANARY)
 HOST_FILE = os.path.join(WORK, "host-file")
@@ -50,7 +51,7 @@ def make_rootfs(name):
 def configure(rootfs, wrapper="plain", extra="", args=("--device=0", "--compute", "--utility")):
     """Runs configure in a private mount namespace; EXTRA runs there too, after it."""
     pre = " ".join(WRAPPERS[wrapper])
-    cmd = (f"{pre} {NCTK} nvidia-container-cli --root {SIM} configure --pid=$$ --no-cgroups "
+    cmd = (f"{pre} {CLI} configure --pid=$$ --no-cgroups "
            f"{' '.join(args)} {rootfs}; echo rc=$?; {extra}")
     return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd],
                           capture_output=True, text=True, timeout=60)
@@ -130,7 +131,7 @@ def link_through_proc_self_root(w):
     cmd_pre = f"mount -t proc proc {r}/proc && "
     pre = " ".join(WRAPPERS[w])
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                        cmd_pre + f"{pre} {NCTK} nvidia-container-cli --root {SIM} configure "
+                        cmd_pre + f"{pre} {CLI} configure "
                         f"--pid=$$ --no-cgroups --device=0 --utility {r}; echo rc=$?"],
                        capture_output=True, text=True, timeout=60)
     assert rc_of(p) != 0, "a magic link must not be followed"
@@ -152,7 +153,7 @@ def shared_rootfs_mount_keeps_our_mounts_inside(w):
     makes it a slave first. The outer namespace below plays the host: it must see none."""
     r = make_rootfs(f"shared-{w}")
     pre = " ".join(WRAPPERS[w])
-    inner = (f"{pre} {NCTK} nvidia-container-cli --root {SIM} configure --pid=$$ --no-cgroups "
+    inner = (f"{pre} {CLI} configure --pid=$$ --no-cgroups "
              f"--device=0 --compute --utility {r}")
     outer = (f"mount --bind {r} {r} && mount --make-shared {r} && "
              f"unshare -m --propagation unchanged sh -c '{inner}'; echo rc=$?; "

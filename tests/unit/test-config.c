@@ -81,6 +81,7 @@ static void assert_config_equal(const struct nctk_config *a, const struct nctk_c
         assert_true(strv_equal(a->cli.environment, b->cli.environment));
         assert_true(str_equal(a->cli.debug, b->cli.debug));
         assert_true(str_equal(a->cli.ldcache, b->cli.ldcache));
+        assert_true(str_equal(a->cli.proc_root, b->cli.proc_root));
         assert_int_equal(a->cli.load_kmods, b->cli.load_kmods);
         assert_int_equal(a->cli.no_pivot, b->cli.no_pivot);
         assert_int_equal(a->cli.no_cgroups, b->cli.no_cgroups);
@@ -131,6 +132,7 @@ static void test_defaults(void **state) {
         assert_strv(c->cli.environment, none);
         assert_string_equal(c->cli.debug, "");
         assert_string_equal(c->cli.ldcache, "");
+        assert_null(c->cli.proc_root);
         assert_true(c->cli.load_kmods);
         assert_false(c->cli.no_pivot);
         assert_false(c->cli.no_cgroups);
@@ -259,6 +261,7 @@ static const char all_keys[] =
         "environment = [\"A=1\", 'B=2']\n"
         "debug = \"/var/log/nvidia-container-toolkit.log\"\n"
         "ldcache = \"/etc/ld.so.cache\"\n"
+        "proc-root = \"/host/proc\"\n"
         "load-kmods = false\n"
         "no-pivot = true\n"
         "no-cgroups = true\n"
@@ -316,6 +319,7 @@ static void test_every_key(void **state) {
         assert_strv(c->cli.environment, env);
         assert_string_equal(c->cli.debug, "/var/log/nvidia-container-toolkit.log");
         assert_string_equal(c->cli.ldcache, "/etc/ld.so.cache");
+        assert_string_equal(c->cli.proc_root, "/host/proc");
         assert_false(c->cli.load_kmods);
         assert_true(c->cli.no_pivot);
         assert_true(c->cli.no_cgroups);
@@ -366,6 +370,22 @@ static void test_partial(void **state) {
         assert_config_equal(c, d);
 }
 
+/* proc-root is nctk's own key: unset by default, a string when given, nothing else changes. */
+static void test_proc_root(void **state) {
+        _cleanup_(config_freep) struct nctk_config *c = NULL, *d = NULL;
+        _cleanup_free_ char *missing = tmp_path("missing.toml");
+        struct nctk_error *err = NULL;
+
+        (void) state;
+        assert_int_equal(config_load(missing, false, &d, &err), 0);
+        assert_null(d->cli.proc_root);
+        assert_int_equal(
+                load_string("[nvidia-container-cli]\nproc-root = \"/sim/proc\"\n", &c, &err), 0);
+        assert_string_equal(c->cli.proc_root, "/sim/proc");
+        d->cli.proc_root = strdup("/sim/proc");
+        assert_config_equal(c, d);
+}
+
 struct bad_case {
         const char *in;
         const char *msg;
@@ -376,6 +396,8 @@ static const struct bad_case bad_cases[] = {
         { "\n\nswarm-resource = 1\n", "config.toml:3: 'swarm-resource' must be a string" },
         { "supported-driver-capabilities = [\"all\"]",
           "config.toml:1: 'supported-driver-capabilities' must be a string" },
+        { "[nvidia-container-cli]\nproc-root = true\n",
+          "config.toml:2: 'nvidia-container-cli.proc-root' must be a string" },
         { "[nvidia-container-cli]\nload-kmods = 1\n",
           "config.toml:2: 'nvidia-container-cli.load-kmods' must be a boolean" },
         { "[nvidia-container-cli]\nenvironment = \"A=1\"\n",
@@ -596,6 +618,7 @@ int main(void) {
                 cmocka_unit_test(test_reference_default_file),
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_partial),
+                cmocka_unit_test(test_proc_root),
                 cmocka_unit_test(test_bad),
                 cmocka_unit_test(test_ldconfig_feature),
                 cmocka_unit_test(test_unknown_keys),
