@@ -3,6 +3,8 @@
 #ifndef NCTK_DISCOVER_DISCOVER_H
 #define NCTK_DISCOVER_DISCOVER_H
 
+#include <jansson.h>
+
 #include "ldcache/ldcache.h"
 #include "nctk/nctk.h"
 
@@ -46,5 +48,8 @@ int file_list_add(struct nctk_file **list, size_t *n, const char *path, unsigned
                   bool is_32bit);
 /* Records SONAME for the library at PATH in LIST (the first versioned name wins). */
 int file_list_set_soname(struct nctk_file *list, size_t n, const char *path, const char *soname);
+
+/* INV as a JSON object (inventory-json.c), or NULL when out of memory. */
+json_t *inventory_json(const struct nctk_inventory *inv);
 
 #endif

@@ -63,4 +63,11 @@ int spec_add_legacy_hook(json_t *spec, const char *hook_path, char *const *env,
  * or NULL when unset. Borrowed from SPEC. */
 const char *spec_getenv(const json_t *spec, const char *name);
 
+struct finalize_opts;
+/* Reads back the hook's command line (ARGV as spec_apply_edits wrote it, argv[0] the
+ * subcommand) into E and O. Unknown options are ignored with a warning: a newer shim may pass
+ * more, and refusing would stop every container. -EINVAL with ERR for a malformed value. */
+int finalize_args_parse(int argc, char **argv, struct edits *e, struct finalize_opts *o,
+                        struct nctk_error **err);
+
 #endif

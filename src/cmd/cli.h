@@ -78,8 +78,4 @@ enum {
         { "no-fabricmanager", no_argument, NULL, OPT_NO_FABRICMANAGER },                 \
         { "no-gsp-firmware", no_argument, NULL, OPT_NO_GSP }
 
-/* output.c */
-/* The inventory as JSON on stdout (info --json). */
-int print_inventory_json(const struct nctk_inventory *inv);
-
 #endif

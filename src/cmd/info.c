@@ -1,8 +1,11 @@
 /* `info`: the driver and its GPUs, in the reference's text and CSV formats, or as JSON. */
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "1-discover/discover.h"
 #include "cmd/cli.h"
 #include "util/macros.h"
 
@@ -68,6 +71,17 @@ static void info_csv(const struct nctk_inventory *inv) {
         }
 }
 
+static int info_json(const struct nctk_inventory *inv) {
+        json_auto_t *j = inventory_json(inv);
+
+        if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
+                fprintf(stderr, "cannot write the JSON output: %s\n", j ? "write error" : "out of memory");
+                return -EIO;
+        }
+        putchar('\n');
+        return 0;
+}
+
 int info_main(struct cli_ctx *c, int argc, char **argv) {
         struct nctk_inventory *inv = NULL;
         struct nctk_error *err = NULL;
@@ -104,7 +118,7 @@ int info_main(struct cli_ctx *c, int argc, char **argv) {
                 return 1;
         }
         if (json)
-                r = print_inventory_json(inv);
+                r = info_json(inv);
         else if (csv)
                 info_csv(inv);
         else

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "5-apply/spec.h"
-#include "cmd/runtime.h"
+#include "oci/shim.h"
 #include "util/macros.h"
 #include "util/strv.h"
 

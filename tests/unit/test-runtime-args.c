@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "5-apply/spec.h"
-#include "cmd/runtime.h"
+#include "oci/shim.h"
 #include "util/macros.h"
 
 #define MAXARGS 16

@@ -1,9 +1,10 @@
-/* Machine-readable output: the inventory as JSON, for scripts (the reference has none). */
+/* The inventory as JSON (info --json; the reference has none): for scripts, and for every
+ * front-end that reports what the host has. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 
-#include "cmd/cli.h"
+#include "1-discover/discover.h"
 #include "util/macros.h"
 
 static json_t *mig_json(const struct nctk_mig *m) {
@@ -67,7 +68,7 @@ static json_t *nodes_json(const struct nctk_inventory *inv) {
         return arr;
 }
 
-static json_t *inventory_json(const struct nctk_inventory *inv) {
+json_t *inventory_json(const struct nctk_inventory *inv) {
         json_t *gpus = json_array();
 
         for (size_t i = 0; gpus && i < inv->n_gpus; i++)
@@ -84,18 +85,4 @@ static json_t *inventory_json(const struct nctk_inventory *inv) {
                          files_json(inv->ipcs, inv->n_ipcs), "firmwares",
                          files_json(inv->firmware, inv->n_firmware), "configs",
                          files_json(inv->configs, inv->n_configs));
-}
-
-int print_inventory_json(const struct nctk_inventory *inv) {
-        json_t *j = inventory_json(inv);
-        int r;
-
-        if (!j) {
-                fprintf(stderr, "cannot build JSON output: out of memory\n");
-                return -ENOMEM;
-        }
-        r = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-        json_decref(j);
-        return r < 0 ? -EIO : 0;
 }
