@@ -18,7 +18,6 @@
 #include "util/macros.h"
 
 #define HOOK_PROG "nvidia-container-runtime-hook"
-#define STATE_MAX (1u << 20)
 
 struct hook_opts {
         bool debug;
@@ -119,40 +118,11 @@ static int hook_error(struct nctk_error **err) {
         return -1;
 }
 
-static int state_parse(const json_t *st, char **ret_bundle, pid_t *ret_pid) {
-        const char *bundle = json_string_value(json_object_get(st, "bundle"));
-        json_int_t pid = json_integer_value(json_object_get(st, "pid"));
-
-        /* "bundlePath": runtimes before OCI 1.0 */
-        if (!bundle || !*bundle)
-                bundle = json_string_value(json_object_get(st, "bundlePath"));
-        if (!bundle || bundle[0] != '/' || strlen(bundle) >= PATH_MAX)
-                return hook_fail("the container state on stdin has no absolute 'bundle' path");
-        if (pid <= 0 || pid > INT_MAX)
-                return hook_fail("the container state on stdin has no valid 'pid'");
-        *ret_bundle = strdup(bundle);
-        *ret_pid = (pid_t) pid;
-        return *ret_bundle ? 0 : hook_fail("out of memory");
-}
-
 /* The bundle and the container's pid, from the state the runtime writes on stdin. */
 static int state_read(char **ret_bundle, pid_t *ret_pid) {
-        _cleanup_free_ char *buf = NULL;
         struct nctk_error *err = NULL;
-        json_t *st = NULL;
-        size_t len;
-        int r;
 
-        r = read_full_fd(STDIN_FILENO, STATE_MAX, &buf, &len);
-        if (r == -EFBIG)
-                return hook_fail("the container state on stdin is larger than 1 MiB");
-        if (r < 0)
-                return hook_fail("cannot read the container state on stdin: %s", strerror(-r));
-        if (oci_json_load(buf, len, "the container state on stdin", &st, &err) < 0)
-                return hook_error(&err);
-        r = state_parse(st, ret_bundle, ret_pid);
-        json_decref(st);
-        return r;
+        return oci_state_read(STDIN_FILENO, ret_bundle, ret_pid, &err) < 0 ? hook_error(&err) : 0;
 }
 
 static int spec_check(const json_t *spec) {

@@ -44,31 +44,6 @@ static void log_sink(enum nctk_log_level level, const char *file, int line, cons
                 ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
 }
 
-/* The error, also in the caller's runc log (--log, --log-format), where containerd and dockerd
- * look for the reason a runtime failed. */
-static void runc_log(const struct shim *s, const char *msg) {
-        _cleanup_fclose_ FILE *f = NULL;
-        char when[64];
-        time_t now = time(NULL);
-        struct tm tm;
-
-        if (!s->ra.log || !(f = fopen(s->ra.log, "ae")))
-                return;
-        bool is_json = s->ra.log_format && STREQ(s->ra.log_format, "json");
-        json_auto_t *j = NULL;
-        _cleanup_free_ char *line = NULL;
-
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-        /* The text format quotes the message as JSON strings are quoted (as logrus does). */
-        j = is_json ? json_pack("{s:s, s:s, s:s}", "level", "error", "msg", msg, "time", when)
-                    : json_string(msg);
-        line = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        if (line && is_json)
-                fprintf(f, "%s\n", line);
-        else if (line)
-                fprintf(f, "time=\"%s\" level=error msg=%s\n", when, line);
-}
-
 static int shim_error(const struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int shim_error(const struct shim *s, const char *fmt, ...) {
         _cleanup_free_ char *msg = NULL;
@@ -84,7 +59,7 @@ static int shim_error(const struct shim *s, const char *fmt, ...) {
         if (s->debug)
                 fprintf(s->debug, "E %s\n", msg ? msg : "out of memory");
         if (msg)
-                runc_log(s, msg);
+                runc_log_error(s->ra.log, s->ra.log_format, msg);
         return -1;
 }
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "nctk/nctk.h"
 
@@ -45,6 +46,11 @@ int bundle_rootfs(const struct bundle *b, char **ret, struct nctk_error **err);
 int bundle_write(const struct bundle *b, struct nctk_error **err);
 
 void bundle_release(struct bundle *b);
+
+/* The container state a runtime writes to a hook's stdin (FD): its bundle (an absolute path;
+ * "bundlePath" of runtimes before OCI 1.0) and its pid. At most 1 MiB is read. -errno with ERR
+ * ("the container state on stdin has no absolute 'bundle' path", ...). */
+int oci_state_read(int fd, char **ret_bundle, pid_t *ret_pid, struct nctk_error **err);
 
 /* BUF (LEN bytes) as JSON; the parser's message (which quotes the input) made printable.
  * WHAT names the input in ERR: "cannot parse WHAT: <why> (line L, column C)". */

@@ -53,6 +53,11 @@ int shim_hook_path(const struct nctk_config *cfg, char **ret);
  * as dockerd's --gpus hook). Returns 1 when SPEC changed, 0 when not, -errno with ERR. */
 int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err);
 
+/* Appends MSG as an error to the runc log PATH (the caller's --log; nothing when NULL or it
+ * cannot be opened) in FORMAT (--log-format: "json", else logrus text), where containerd and
+ * dockerd look for the reason a runtime failed. */
+void runc_log_error(const char *path, const char *format, const char *msg);
+
 /* This program's path (/proc/self/exe), a heap string. 0 or -errno. */
 int shim_self_path(char **ret);
 
