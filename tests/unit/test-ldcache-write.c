@@ -24,6 +24,7 @@
 
 #include "ldcache/elf.h"
 #include "ldcache/write.h"
+#include "unit-tap.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 
@@ -661,10 +662,8 @@ static void test_equivalent_main(void **state) {
         _cleanup_(nctk_error_free) struct nctk_error *err = NULL;
 
         (void) state;
-        if (!is_root || !have_ldconfig) {
-                printf("# skipped: comparing with ldconfig -r needs root and ldconfig\n");
-                skip();
-        }
+        if (!is_root || !have_ldconfig)
+                unit_skip("comparing with ldconfig -r needs root and ldconfig");
         ldconfig_ref(main_root);
         assert_int_equal(write_ours(main_root, "/etc/ld.so.cache", &err), 0);
         assert_same_cache(at(main_root, "/ref.cache"), at(main_root, "/etc/ld.so.cache"));
@@ -693,10 +692,8 @@ static void test_loader(void **state) {
         _cleanup_free_ char *out = NULL;
 
         (void) state;
-        if (!is_root) {
-                printf("# skipped: chroot needs root\n");
-                skip();
-        }
+        if (!is_root)
+                unit_skip("chroot needs root");
         SH("mkdir -p '%s/lib64' '%s/lib/x86_64-linux-gnu' '%s/opt/foo/lib' '%s/etc'", R, R, R, R);
         SH("cp -L /lib64/ld-linux-x86-64.so.2 '%s/lib64/' && "
            "cp -L /lib/x86_64-linux-gnu/libc.so.6 '%s/lib/x86_64-linux-gnu/'", R, R);
@@ -759,10 +756,8 @@ static void test_debian_root(void **state) {
         qsort(t, ELEMENTSOF(t), sizeof(t[0]), cmp_double);
         printf("# ldcache_write, Debian-like root, %ld libraries: min %.2f ms, median %.2f ms\n",
                strtol(n_files, NULL, 10), t[0], t[ELEMENTSOF(t) / 2]);
-        if (!is_root || !have_ldconfig) {
-                printf("# skipped: comparing with ldconfig -r needs root and ldconfig\n");
-                skip();
-        }
+        if (!is_root || !have_ldconfig)
+                unit_skip("comparing with ldconfig -r needs root and ldconfig");
         ldconfig_ref(R);
         assert_same_cache(at(R, "/ref.cache"), at(R, "/etc/ld.so.cache"));
 }
@@ -871,5 +866,5 @@ int main(int argc, char **argv) {
         n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
         if (n > 0)
                 self_exe[n] = '\0';
-        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+        return unit_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ldcache/ldcache.h"
+#include "unit-tap.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -271,10 +272,8 @@ static int teardown(void **state) {
 static void require_generated(void) {
         if (generated)
                 return;
-        if (geteuid() != 0) {
-                print_message("# skipping: not root, and %s\n", gen_why);
-                skip();
-        }
+        if (geteuid() != 0)
+                unit_skip("not root, and %s", gen_why);
         fail_msg("cannot generate caches as root: %s", gen_why);
 }
 
@@ -465,15 +464,11 @@ static void test_host_cache(void **state) {
         char copy[PATH_MAX + 32];
 
         (void) state;
-        if (access("/etc/ld.so.cache", R_OK) < 0) {
-                print_message("# skipping: no readable /etc/ld.so.cache on this host\n");
-                skip();
-        }
+        if (access("/etc/ld.so.cache", R_OK) < 0)
+                unit_skip("no readable /etc/ld.so.cache on this host");
         if (!ldconfig[0]) {
-                if (geteuid() != 0) {
-                        print_message("# skipping: not root and %s\n", gen_why);
-                        skip();
-                }
+                if (geteuid() != 0)
+                        unit_skip("not root, and %s", gen_why);
                 fail_msg("%s", gen_why);
         }
         snprintf(copy, sizeof(copy), "%s/host.cache", top);
@@ -775,5 +770,5 @@ int main(void) {
                 cmocka_unit_test(test_load),
                 cmocka_unit_test(test_entry_abi),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return unit_run_group_tests(tests, setup, teardown);
 }

@@ -11,8 +11,9 @@
 
 #include <cmocka.h>
 
-#include "4-plan/plan.h"
 #include "2-select/select.h"
+#include "4-plan/plan.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define VER "580.159.04"
@@ -556,5 +557,5 @@ int main(void) {
                 cmocka_unit_test(test_duplicate_library),
                 cmocka_unit_test(test_no_caps),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "5-apply/spec.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define LIBDIR "/usr/lib/x86_64-linux-gnu"
@@ -363,5 +364,5 @@ int main(void) {
                 cmocka_unit_test(parse_errors),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }
