@@ -33,6 +33,14 @@ not_run() {
         skips+=("$1 (not run: $2)")
 }
 
+# Counts LABEL as failed because of WHY, for a step that cannot even start; returns 1.
+step_failed() {
+        echo "== $1: $2"
+        failed=$((failed + 1))
+        failures+=("$1 ($2)")
+        return 1
+}
+
 # Runs `meson test -C DIR ARGS...` as LABEL and counts its results; returns 1 when one failed.
 suite() {
         local dir=$1 label=$2 rc

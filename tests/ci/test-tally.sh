@@ -120,5 +120,19 @@ check "a failed step keeps what depends on it from running, as a skip" \
         '[[ $out != *"suite ran"* ]] && [[ $out == *"1 passed, 2 failed, 1 skipped"* ]] &&
          [[ $out == *"suite (not run: the install failed)"* ]] && [[ $out == *"status 1" ]]'
 
+out=$(
+        # shellcheck source=scripts/results.sh
+        . scripts/results.sh
+        skips_fail=0
+        step_failed "fuzz toml" "the fuzz build made no build-fuzz/tests/fuzz/fuzz-toml" >/dev/null
+        echo "step_failed: $?"
+        results_summary
+        echo "status $?"
+)
+check "step_failed counts a failure that had no command to run, by name, and returns 1" \
+        '[[ $out == *"step_failed: 1"* ]] && [[ $out == *"0 passed, 1 failed, 0 skipped"* ]] &&
+         [[ $out == *"failed: fuzz toml (the fuzz build made no build-fuzz/tests/fuzz/fuzz-toml)"* ]] &&
+         [[ $out == *"status 1" ]]'
+
 echo "1..$n"
 [ "$nbad" -eq 0 ]
