@@ -33,23 +33,34 @@ not_run() {
         skips+=("$1 (not run: $2)")
 }
 
+# Counts LABEL as failed because of WHY, for a step that cannot even start; returns 1.
+step_failed() {
+        echo "== $1: $2"
+        failed=$((failed + 1))
+        failures+=("$1 ($2)")
+        return 1
+}
+
 # Runs `meson test -C DIR ARGS...` as LABEL and counts its results; returns 1 when one failed.
 suite() {
-        local dir=$1 label=$2 rc
+        local dir=$1 label=$2 rc logs
         shift 2
         echo "== $label"
         # A run that dies before writing its log must not be counted from the previous run's log.
-        rm -f "$dir/meson-logs/testlog.json"
+        rm -f "$dir"/meson-logs/testlog*.json
         meson test -C "$dir" --print-errorlogs --no-rebuild "$@" | tail -n 12
         rc=${PIPESTATUS[0]}
-        tally "$dir" "$label" "$rc"
+        # Under --wrap=PROGRAM meson names the log after it (testlog-valgrind.json): the one there.
+        logs=("$dir"/meson-logs/testlog*.json)
+        tally "$dir" "$label" "$rc" "${logs[0]}"
 }
 
-# Adds the results of DIR's last `meson test` run (its exit status RC) to the totals, as LABEL:
+# Adds the results of DIR's last `meson test` run (its exit status RC; its log LOG, by default
+# DIR/meson-logs/testlog.json) to the totals, as LABEL:
 # each test that passed, failed or skipped, and each TAP subtest that reported `ok N ... # SKIP`
 # inside a test that passed (meson counts that test OK). Returns 1 when something failed.
 tally() {
-        local dir=$1 label=$2 rc=${3:-0} log=$1/meson-logs/testlog.json out kind what f0=$failed
+        local dir=$1 label=$2 rc=${3:-0} log=${4:-$1/meson-logs/testlog.json} out kind what f0=$failed
         if [ ! -f "$log" ]; then
                 failed=$((failed + 1))
                 failures+=("$label: no test ran (no $log; meson test exit status $rc)")

@@ -48,9 +48,23 @@ fi
 step "build (clang)" env CC=clang bash scripts/build.sh build-clang
 step "build (gcc, release, _FORTIFY_SOURCE=3)" bash scripts/build.sh build-release --buildtype=release -Dc_args=-D_FORTIFY_SOURCE=3
 if step "build (clang, libFuzzer)" env CC=clang bash scripts/build.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false; then
-        for f in build-fuzz/tests/fuzz/fuzz-*; do
-                [ -f "$f" ] && [ -x "$f" ] || continue
-                t=$(basename "$f" | sed 's/^fuzz-//')
+        # Every target with a kept corpus or a fuzz binary. After a build that succeeded, one
+        # without the other, or no target at all, is a failure (not a silent pass of nothing).
+        targets=$({
+                ls tests/fuzz/corpus
+                ls build-fuzz/tests/fuzz | sed -n 's/^fuzz-\([^.]*\)$/\1/p'
+        } 2>/dev/null | sort -u)
+        [ -n "$targets" ] || step_failed "fuzzing" "no fuzz target (tests/fuzz/corpus/*, build-fuzz/tests/fuzz/fuzz-*)"
+        for t in $targets; do
+                f=build-fuzz/tests/fuzz/fuzz-$t
+                if [ ! -f "$f" ] || [ ! -x "$f" ]; then
+                        step_failed "fuzz $t" "the fuzz build made no $f"
+                        continue
+                fi
+                if [ ! -d "tests/fuzz/corpus/$t" ]; then
+                        step_failed "fuzz $t" "no corpus tests/fuzz/corpus/$t"
+                        continue
+                fi
                 # Fuzz a copy: new inputs found here must not change the checkout.
                 work=$(mktemp -d)
                 cp -r "tests/fuzz/corpus/$t/." "$work/"

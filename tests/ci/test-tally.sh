@@ -120,5 +120,42 @@ check "a failed step keeps what depends on it from running, as a skip" \
         '[[ $out != *"suite ran"* ]] && [[ $out == *"1 passed, 2 failed, 1 skipped"* ]] &&
          [[ $out == *"suite (not run: the install failed)"* ]] && [[ $out == *"status 1" ]]'
 
+out=$(
+        # shellcheck source=scripts/results.sh
+        . scripts/results.sh
+        skips_fail=0
+        step_failed "fuzz toml" "the fuzz build made no build-fuzz/tests/fuzz/fuzz-toml" >/dev/null
+        echo "step_failed: $?"
+        results_summary
+        echo "status $?"
+)
+check "step_failed counts a failure that had no command to run, by name, and returns 1" \
+        '[[ $out == *"step_failed: 1"* ]] && [[ $out == *"0 passed, 1 failed, 0 skipped"* ]] &&
+         [[ $out == *"failed: fuzz toml (the fuzz build made no build-fuzz/tests/fuzz/fuzz-toml)"* ]] &&
+         [[ $out == *"status 1" ]]'
+
+# suite, with meson a stand-in: under --wrap=valgrind meson writes testlog-valgrind.json, and a
+# testlog.json left from an earlier run must not be counted.
+mkdir -p "$work/wrapped/meson-logs"
+printf '%s\n' '{"name": "nctk:unit / stale", "result": "OK", "returncode": 0, "stdout": ""}' \
+        >"$work/wrapped/meson-logs/testlog.json"
+out=$(
+        # shellcheck source=scripts/results.sh
+        . scripts/results.sh
+        skips_fail=1
+        meson() {
+                printf '%s\n' '{"name": "nctk:unit / strv", "result": "OK", "returncode": 0, "stdout": "1..1\nok 1 - a\n"}' \
+                        '{"name": "nctk:unit / ldcache", "result": "OK", "returncode": 0, "stdout": "1..2\nok 1 - a\nok 2 - test_loader # SKIP chroot needs root\n"}' \
+                        >"$work/wrapped/meson-logs/testlog-valgrind.json"
+        }
+        suite "$work/wrapped" "under valgrind" --wrap='valgrind --quiet' >/dev/null
+        results_summary
+        echo "status $?"
+)
+check "suite counts a wrapped run from meson's testlog-WRAPPER.json, not an old testlog.json" \
+        '[[ $out == *"2 passed, 0 failed, 1 skipped"* ]] && [[ $out != *stale* ]] &&
+         [[ $out == *"under valgrind: nctk:unit / ldcache: test_loader (skipped: chroot needs root)"* ]] &&
+         [[ $out == *"status 1" ]]'
+
 echo "1..$n"
 [ "$nbad" -eq 0 ]

@@ -1,5 +1,6 @@
 """A small TAP producer for the integration tests: each test is a function; a failed assertion
-fails that test only, and the plan is printed at the end."""
+fails that test only, a test that raises Skip("why") reports `ok N - name # SKIP why` (a skip,
+never a pass), and the plan is printed at the end."""
 import os
 import subprocess
 import sys
@@ -7,6 +8,10 @@ import tempfile
 import traceback
 
 _tests = []
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; its message says why."""
 
 
 def test(fn):
@@ -22,6 +27,8 @@ def run_all():
         try:
             fn()
             print(f"ok {n} - {fn.__name__}", flush=True)
+        except Skip as why:
+            print(f"ok {n} - {fn.__name__} # SKIP {why}", flush=True)
         except Exception:  # a failed test reports and the others go on
             failed += 1
             print(f"not ok {n} - {fn.__name__}", flush=True)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "unit-tap.h"
 #include "util/chase.h"
 #include "util/macros.h"
 
@@ -148,5 +149,5 @@ int main(void) {
                 cmocka_unit_test(test_create_through_link),
                 cmocka_unit_test(test_real_path),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return unit_run_group_tests(tests, setup, teardown);
 }

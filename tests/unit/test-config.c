@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 static char tmpdir[] = "/tmp/test-config-XXXXXX";
@@ -626,5 +627,5 @@ int main(void) {
                 cmocka_unit_test(test_os_release),
                 cmocka_unit_test(test_ldconfig_normalize),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return unit_run_group_tests(tests, setup, teardown);
 }

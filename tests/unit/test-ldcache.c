@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ldcache/ldcache.h"
+#include "unit-tap.h"
 #include "util/fileio.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -271,10 +272,8 @@ static int teardown(void **state) {
 static void require_generated(void) {
         if (generated)
                 return;
-        if (geteuid() != 0) {
-                print_message("# skipping: not root, and %s\n", gen_why);
-                skip();
-        }
+        if (geteuid() != 0)
+                unit_skip("not root, and %s", gen_why);
         fail_msg("cannot generate caches as root: %s", gen_why);
 }
 
@@ -457,6 +456,42 @@ static void test_ldconfig_formats(void **state) {
         }
 }
 
+/* The i386 and x32 libraries reach every format's cache. Where cc cannot build them the checks
+ * above run without 32-bit entries; this says so, as a skip. */
+static void test_32bit_entries(void **state) {
+        static const char *const keys[] = { "libq32.so.1", "libelf32.so.2", "libx32.so.3" };
+
+        (void) state;
+        require_generated();
+        if (!have_32bit)
+                unit_skip("cc cannot build i386 and x32 libraries (-m32, -mx32): the caches hold "
+                          "no 32-bit entries");
+        for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+                _cleanup_ldcache_ struct ldcache *c = NULL;
+                _cleanup_error_ struct nctk_error *err = NULL;
+                _cleanup_close_ int rootfd = -EBADF;
+                char rel[64], dir[PATH_MAX + 32];
+
+                snprintf(dir, sizeof(dir), "%s/root", top);
+                rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                assert_true(rootfd >= 0);
+                snprintf(rel, sizeof(rel), "/etc/%s.cache", formats[i]);
+                if (ldcache_load(rootfd, rel, &c, &err) < 0)
+                        fail_msg("%s", err->msg);
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        size_t j = 0;
+
+                        while (j < c->n_entries && !STREQ(c->entries[j].key, keys[k]))
+                                j++;
+                        if (j == c->n_entries)
+                                fail_msg("%s: no entry for %s", rel, keys[k]);
+                        if (k == 0)
+                                assert_int_equal(ldcache_entry_abi(c->entries[j].flags),
+                                                 LDCACHE_ABI_32);
+                }
+        }
+}
+
 /* The host's own cache, copied first so that a concurrent ldconfig cannot change it under us. */
 static void test_host_cache(void **state) {
         _cleanup_ldcache_ struct ldcache *c = NULL;
@@ -465,15 +500,11 @@ static void test_host_cache(void **state) {
         char copy[PATH_MAX + 32];
 
         (void) state;
-        if (access("/etc/ld.so.cache", R_OK) < 0) {
-                print_message("# skipping: no readable /etc/ld.so.cache on this host\n");
-                skip();
-        }
+        if (access("/etc/ld.so.cache", R_OK) < 0)
+                unit_skip("no readable /etc/ld.so.cache on this host");
         if (!ldconfig[0]) {
-                if (geteuid() != 0) {
-                        print_message("# skipping: not root and %s\n", gen_why);
-                        skip();
-                }
+                if (geteuid() != 0)
+                        unit_skip("not root, and %s", gen_why);
                 fail_msg("%s", gen_why);
         }
         snprintf(copy, sizeof(copy), "%s/host.cache", top);
@@ -530,10 +561,12 @@ static void test_truncated(void **state) {
         check_truncations("hand-built new", b, make_new(b, 0, three, ELEMENTSOF(three)));
         check_truncations("hand-built old", b, make_old(b, three, ELEMENTSOF(three)));
         check_truncations("hand-built compat", b, make_compat(b, 1, three, ELEMENTSOF(three)));
-        if (!generated) {
-                print_message("# no ldconfig caches to truncate: %s\n", gen_why);
-                return;
-        }
+}
+
+/* The same for the caches ldconfig wrote. */
+static void test_truncated_ldconfig(void **state) {
+        (void) state;
+        require_generated();
         for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
                 _cleanup_free_ char *buf = NULL;
                 char file[PATH_MAX + 32];
@@ -764,8 +797,10 @@ static void test_entry_abi(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ldconfig_formats),
+                cmocka_unit_test(test_32bit_entries),
                 cmocka_unit_test(test_host_cache),
                 cmocka_unit_test(test_truncated),
+                cmocka_unit_test(test_truncated_ldconfig),
                 cmocka_unit_test(test_valid_handmade),
                 cmocka_unit_test(test_bad_offsets),
                 cmocka_unit_test(test_unterminated),
@@ -775,5 +810,5 @@ int main(void) {
                 cmocka_unit_test(test_load),
                 cmocka_unit_test(test_entry_abi),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return unit_run_group_tests(tests, setup, teardown);
 }

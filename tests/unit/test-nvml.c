@@ -20,6 +20,7 @@
 
 #include "1-discover/nvml-types.h"
 #include "1-discover/nvml.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define ROOT_LIB "/usr/lib/libnvidia-ml.so.1"
@@ -553,5 +554,5 @@ int main(void) {
                 cmocka_unit_test(test_parse_errors),
         };
 
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return unit_run_group_tests(tests, setup, teardown);
 }

@@ -11,8 +11,9 @@
 
 #include <cmocka.h>
 
-#include "4-plan/plan.h"
 #include "2-select/select.h"
+#include "4-plan/plan.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define VER "580.159.04"
@@ -599,5 +600,5 @@ int main(void) {
                 cmocka_unit_test(test_compat_newer_first),
                 cmocka_unit_test(test_compat_older_or_disabled),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include "2-select/request.h"
 #include "2-select/values.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 enum cfg_switch {
@@ -591,7 +592,7 @@ int main(void) {
         tests[n - 3] = (struct CMUnitTest) cmocka_unit_test(test_cuda_version);
         tests[n - 2] = (struct CMUnitTest) cmocka_unit_test(test_device_ids);
         tests[n - 1] = (struct CMUnitTest) cmocka_unit_test(test_privileged);
-        r = _cmocka_run_group_tests("request", tests, n, NULL, NULL);
+        r = unit_run_group("request", tests, n, NULL, NULL);
         free(tests);
         return r;
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "2-select/require.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 static const struct require_facts h100 = { "13.0", "580.159.04", "9.0", "Nvidia" };
@@ -297,7 +298,7 @@ int main(void) {
         tests[n - 3] = (struct CMUnitTest) cmocka_unit_test(test_version_compare);
         tests[n - 2] = (struct CMUnitTest) cmocka_unit_test(test_bounds);
         tests[n - 1] = (struct CMUnitTest) cmocka_unit_test(test_error_replaced);
-        r = _cmocka_run_group_tests("require", tests, n, NULL, NULL);
+        r = unit_run_group("require", tests, n, NULL, NULL);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 free(names[i]);
         free(names);

@@ -18,6 +18,7 @@
 
 #include "5-apply/spec.h"
 #include "oci/shim.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define MAXARGS 16
@@ -243,5 +244,5 @@ int main(void) {
 
         unsetenv("NVIDIA_CTK_CONFIG_FILE_PATH");
         unsetenv("XDG_CONFIG_HOME");
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }

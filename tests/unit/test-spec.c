@@ -18,6 +18,7 @@
 
 #include "5-apply/spec.h"
 #include "oci/bundle.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 #define LIBDIR "/usr/lib/x86_64-linux-gnu"
@@ -442,5 +443,5 @@ int main(void) {
                 cmocka_unit_test(rootfs_paths),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }

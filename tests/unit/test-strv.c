@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "unit-tap.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -47,5 +48,5 @@ int main(void) {
                 cmocka_unit_test(test_array_push_grows),
                 cmocka_unit_test(test_strings),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }

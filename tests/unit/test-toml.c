@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config/toml.h"
+#include "unit-tap.h"
 #include "util/macros.h"
 
 static void toml_doc_freep(struct toml_doc **d) {
@@ -671,5 +672,5 @@ int main(void) {
                 cmocka_unit_test(test_many_keys), cmocka_unit_test(test_lookup),
                 cmocka_unit_test(test_lines),   cmocka_unit_test(test_file),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return unit_run_group_tests(tests, NULL, NULL);
 }
