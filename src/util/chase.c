@@ -203,6 +203,21 @@ int chase_open(int rootfd, const char *path, int flags, mode_t mode) {
         return chase_open_walk(rootfd, path, flags, mode);
 }
 
+int chase_opendir(int rootfd, const char *path, DIR **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        DIR *d;
+
+        fd = chase_open(rootfd, path, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -EBADF; /* the DIR owns it now */
+        *ret = d;
+        return 0;
+}
+
 int fd_get_path(int fd, char **ret) {
         char proc[64], buf[PATH_MAX];
         ssize_t n;
