@@ -90,10 +90,12 @@ static void expect(open_fn fn, const char *path, int flags, const char *want) {
 }
 
 static void check_all(open_fn fn) {
-        char enoent[16], eloop[16];
+        char enoent[16], eloop[16], enotdir[16], eisdir[16];
 
         snprintf(enoent, sizeof(enoent), "-%d", ENOENT);
         snprintf(eloop, sizeof(eloop), "-%d", ELOOP);
+        snprintf(enotdir, sizeof(enotdir), "-%d", ENOTDIR);
+        snprintf(eisdir, sizeof(eisdir), "-%d", EISDIR);
         expect(fn, "/usr/lib/libx.so.1", O_PATH, "/usr/lib/libx.so.1");
         expect(fn, "abs/libx.so.1", O_PATH, "/usr/lib/libx.so.1");
         expect(fn, "dotdot", O_PATH, "/usr/lib/libx.so.1");
@@ -105,6 +107,14 @@ static void check_all(open_fn fn) {
         expect(fn, "dirlink/dirlink/usr/./lib/../lib/libx.so.1", O_RDONLY, "/usr/lib/libx.so.1");
         expect(fn, "abs", O_PATH | O_NOFOLLOW, "/abs");
         expect(fn, "/", O_PATH | O_DIRECTORY, "/");
+        expect(fn, "", O_PATH, enoent);
+        /* A trailing slash asks for a directory, through a final link even with O_NOFOLLOW. */
+        expect(fn, "usr/lib/libx.so.1/", O_PATH, enotdir);
+        expect(fn, "dotdot/", O_PATH, enotdir);
+        expect(fn, "abs/", O_PATH | O_NOFOLLOW, "/usr/lib");
+        expect(fn, "dirlink//", O_PATH, "/");
+        expect(fn, "usr/lib/", O_CREAT | O_WRONLY, eisdir);
+        expect(fn, "usr/new/", O_CREAT | O_WRONLY, eisdir);
 }
 
 static void test_openat2(void **state) {
