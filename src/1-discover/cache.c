@@ -76,16 +76,9 @@ static void sb_tree(struct strbuf *b, int dirfd, const char *path, int depth) {
         _cleanup_free_ char **names = NULL;
         size_t n = 0;
         struct dirent *de;
-        int fd;
 
-        fd = chase_open(dirfd, path, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
+        if (chase_opendir(dirfd, path, &d) < 0)
                 return;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return;
-        }
         while ((de = readdir(d))) {
                 char **slot;
                 if (de->d_name[0] == '.')
@@ -131,10 +124,9 @@ int cache_key(const struct cache_params *p, char **ret) {
         {
                 /* Each GPU's information file carries its UUID and minor. */
                 _cleanup_closedir_ DIR *d = NULL;
-                int fd = chase_open(p->procfd, "driver/nvidia/gpus", O_RDONLY | O_DIRECTORY, 0);
                 struct dirent *de;
-                if (fd >= 0 && !(d = fdopendir(fd)))
-                        close(fd);
+
+                (void) chase_opendir(p->procfd, "driver/nvidia/gpus", &d);
                 while (d && (de = readdir(d))) {
                         char path[320];
                         if (de->d_name[0] == '.')

@@ -66,19 +66,15 @@ static int add_glob(struct discover_ctx *ctx, struct nctk_file **list, size_t *n
                     const char *dir, const char *pattern, unsigned cap) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd;
+        int r;
 
-        fd = chase_open(ctx->rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return 0;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        r = chase_opendir(ctx->rootfd, dir, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0; /* no such directory on this host */
         while ((de = readdir(d))) {
                 _cleanup_free_ char *p = NULL;
-                int r;
 
                 if (fnmatch(pattern, de->d_name, 0) != 0)
                         continue;

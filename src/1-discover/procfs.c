@@ -153,19 +153,13 @@ int procfs_gpus(int procfd, struct nctk_gpu **ret, size_t *ret_n) {
         _cleanup_closedir_ DIR *d = NULL;
         size_t n = 0;
         struct dirent *de;
-        int fd;
+        int r;
 
-        fd = chase_open(procfd, "driver/nvidia/gpus", O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return fd;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        r = chase_opendir(procfd, "driver/nvidia/gpus", &d);
+        if (r < 0)
+                return r;
         while ((de = readdir(d))) {
                 struct nctk_gpu *g;
-                int r;
 
                 if (de->d_name[0] == '.')
                         continue;

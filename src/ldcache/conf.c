@@ -108,18 +108,14 @@ static int glob_readdir(int rootfd, const char *prefix, char **comps, size_t n,
                         struct glob_result *g) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd = chase_open(rootfd, *prefix ? prefix : "/", O_RDONLY | O_DIRECTORY, 0);
+        int r = chase_opendir(rootfd, *prefix ? prefix : "/", &d);
 
-        if (fd < 0)
-                return 0;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0; /* nothing matches under a missing directory */
         while ((de = readdir(d))) {
                 _cleanup_free_ char *next = NULL;
-                int r;
 
                 if (fnmatch(comps[0], de->d_name, FNM_PERIOD) != 0)
                         continue;

@@ -389,18 +389,15 @@ static int add_hwcaps_dirs(struct ctx *c, const char *path, int flag) {
         _cleanup_free_ char *hw = NULL;
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd, r;
+        int r;
 
         if (asprintf(&hw, "%s/glibc-hwcaps", path) < 0)
                 return -ENOMEM;
-        fd = chase_open(c->rootfd, hw, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return 0;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        r = chase_opendir(c->rootfd, hw, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0; /* no glibc-hwcaps here, or not a directory */
         while ((de = readdir(d))) {
                 _cleanup_close_ int sfd = -EBADF;
                 char *sub;
@@ -700,16 +697,13 @@ static int search_dir(struct ctx *c, size_t di) {
         struct dirent *de;
         struct dir dir;
         uint64_t hwcap;
-        int fd, r = 0;
+        int r;
 
-        fd = chase_open(c->rootfd, c->dirs[di].path, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return 0;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
+        r = chase_opendir(c->rootfd, c->dirs[di].path, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0; /* ldconfig skips a directory it cannot open */
         s.dfd = dirfd(d);
         while (r >= 0 && (de = readdir(d)))
                 r = scan_entry(&s, de);

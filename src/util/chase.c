@@ -60,11 +60,12 @@ static int next_component(const char **p, char name[NAME_MAX + 1]) {
         return 1;
 }
 
-/* Replaces the walk's remaining path with TARGET + "/" + REST. */
+/* Replaces the walk's remaining path with TARGET + REST (REST is empty or starts with "/": a
+ * slash of our own would turn a final link into one with a trailing slash). */
 static int splice_link(char **buf, const char *target, const char *rest) {
         char *n;
 
-        if (asprintf(&n, "%s/%s", target, rest) < 0)
+        if (asprintf(&n, "%s%s", target, rest) < 0)
                 return -ENOMEM;
         free(*buf);
         *buf = n;
@@ -79,6 +80,8 @@ static int walk_step_link(int dirfd, const char *name, char **buf, const char **
 
         if (n < 0)
                 return -errno;
+        if (n == 0)
+                return -ENOENT; /* an empty link (a crafted image) names nothing, as the kernel */
         target[n] = '\0';
         r = splice_link(buf, target, *p);
         if (r < 0)
@@ -151,18 +154,28 @@ int chase_open_walk(int rootfd, const char *path, int flags, mode_t mode) {
 
         if (!buf)
                 return -ENOMEM;
+        if (!*path)
+                return -ENOENT; /* as open(2) and openat2 answer, not the root itself */
         cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return -errno;
         p = buf;
         while ((r = next_component(&p, name)) > 0) {
                 const char *rest = p;
+                int step_flags = flags;
                 bool last;
 
                 while (*rest == '/')
                         rest++;
                 last = *rest == '\0';
-                r = walk_step(rootfd, &cur, name, last, flags, mode, &buf, &p, &links);
+                /* A trailing slash, as in the kernel: the last component must be a directory,
+                 * reached through a final symlink even with O_NOFOLLOW, and is never created. */
+                if (last && rest != p) {
+                        if (flags & O_CREAT)
+                                return -EISDIR;
+                        step_flags = (flags | O_DIRECTORY) & ~O_NOFOLLOW;
+                }
+                r = walk_step(rootfd, &cur, name, last, step_flags, mode, &buf, &p, &links);
                 if (r < 0)
                         return r;
                 if (r == 0 && last && !STREQ(name, ".") && !STREQ(name, ".."))
@@ -201,6 +214,21 @@ int chase_open(int rootfd, const char *path, int flags, mode_t mode) {
         if (errno != ENOSYS && errno != EPERM && errno != EAGAIN)
                 return -errno;
         return chase_open_walk(rootfd, path, flags, mode);
+}
+
+int chase_opendir(int rootfd, const char *path, DIR **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        DIR *d;
+
+        fd = chase_open(rootfd, path, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -EBADF; /* the DIR owns it now */
+        *ret = d;
+        return 0;
 }
 
 int fd_get_path(int fd, char **ret) {
