@@ -41,16 +41,9 @@ static unsigned long compat_major_read(int rootfd) {
         _cleanup_closedir_ DIR *d = NULL;
         unsigned long best = 0;
         struct dirent *de;
-        int fd;
 
-        fd = chase_open(rootfd, CONTAINER_COMPAT_DIR, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
+        if (chase_opendir(rootfd, CONTAINER_COMPAT_DIR, &d) < 0)
                 return 0;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return 0;
-        }
         while ((de = readdir(d))) {
                 const char *v;
                 unsigned long m;
