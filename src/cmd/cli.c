@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
+#include "cmd/error.h"
 #include "config/config.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -81,10 +82,8 @@ void cli_log_sink(enum nctk_log_level level, const char *file, int line, const c
 }
 
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err) {
-        fprintf(stderr, "%s: %s error: %s\n", c->prog, stage,
-                err && err->msg ? err->msg : "unknown error");
-        if (c->debug)
-                fprintf(c->debug, "E %s error: %s\n", stage, err && err->msg ? err->msg : "");
+        cmd_error(&(struct cmd_sink){ c->prog, c->debug, NULL, NULL }, "%s error: %s", stage,
+                  err && err->msg ? err->msg : "unknown error");
 }
 
 static int parse_user(struct cli_ctx *c, const char *arg) {
@@ -102,13 +101,15 @@ static int parse_user(struct cli_ctx *c, const char *arg) {
 }
 
 int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) {
+        struct cmd_sink out = { c->prog, c->debug, NULL, NULL };
+        _cleanup_free_ char *f = NULL;
         va_list ap;
 
-        fprintf(stderr, "%s: input error: ", c->prog);
+        if (asprintf(&f, "input error: %s", fmt) < 0)
+                return cmd_error(&out, "input error: out of memory");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cmd_verror(&out, f, ap);
         va_end(ap);
-        fputc('\n', stderr);
         return -1;
 }
 
@@ -117,9 +118,9 @@ static int open_debug(struct cli_ctx *c, const char *path) {
                 fclose(c->debug);
         c->debug = fopen(path, "ae");
         if (!c->debug) {
-                fprintf(stderr, "%s: input error: cannot open debug file '%s': %s\n", c->prog, path,
-                        strerror(errno));
-                return -errno;
+                int e = errno;
+                cli_input_error(c, "cannot open debug file '%s': %s", path, strerror(e));
+                return -e;
         }
         setvbuf(c->debug, NULL, _IOLBF, 0);
         return 0;
@@ -146,9 +147,8 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
                 case OPT_NO_CREATE_IMEX: break; /* no IMEX channel node is ever created */
                 case 'u':
                         if (parse_user(c, optarg) < 0) {
-                                fprintf(stderr, "%s: input error: invalid --user '%s' (want "
-                                        "UID[:GID])\n", c->prog, optarg);
-                                return -1;
+                                return cli_input_error(c, "invalid --user '%s' (want UID[:GID])",
+                                                       optarg);
                         }
                         break;
                 case 'V':

@@ -12,6 +12,7 @@
 
 #include "5-apply/apply.h"
 #include "5-apply/spec.h"
+#include "cmd/error.h"
 #include "cmd/runtime.h"
 #include "util/fileio.h"
 #include "util/macros.h"
@@ -51,7 +52,8 @@ int hook_finalize_main(int argc, char **argv) {
         r = r < 0 ? r : apply_finalize(e, &o, &err);
         nctk_set_log_sink(NULL, NULL);
         if (r < 0)
-                fprintf(stderr, PROG ": %s\n", err && err->msg ? err->msg : strerror(-r));
+                cmd_error(&(struct cmd_sink){ PROG, NULL, NULL, NULL }, "%s",
+                          err && err->msg ? err->msg : strerror(-r));
         nctk_error_free(&err);
         edits_free(e);
         return r < 0 ? 1 : 0;

@@ -11,6 +11,7 @@
 
 #include "2-select/values.h"
 #include "cmd/cli.h"
+#include "cmd/error.h"
 #include "config/config.h"
 #include "oci/bundle.h"
 #include "util/fileio.h"
@@ -24,17 +25,8 @@ struct hook_opts {
         const char *config;
 };
 
-static int hook_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int hook_fail(const char *fmt, ...) {
-        va_list ap;
-
-        fputs(HOOK_PROG ": ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return -1;
-}
+static const struct cmd_sink hook_out = { HOOK_PROG, NULL, NULL, NULL };
+#define hook_fail(...) cmd_error(&hook_out, __VA_ARGS__)
 
 static void hook_usage(FILE *f, const char *prog) {
         fprintf(f, "Usage of %s:\n"

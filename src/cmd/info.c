@@ -101,14 +101,12 @@ int info_main(struct cli_ctx *c, int argc, char **argv) {
                                 info_help(c->prog);
                                 return 0;
                         }
-                        fprintf(stderr, "%s: input error: info: unknown option '%s'\n", c->prog,
-                                argv[optind - 1]);
+                        cli_input_error(c, "info: unknown option '%s'", argv[optind - 1]);
                         return 1;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "%s: input error: info: unexpected argument '%s'\n", c->prog,
-                        argv[optind]);
+                cli_input_error(c, "info: unexpected argument '%s'", argv[optind]);
                 return 1;
         }
         r = pipeline_discover(&c->popts, NULL, &inv, &err);

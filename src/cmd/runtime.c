@@ -16,6 +16,7 @@
 
 #include "2-select/request.h"
 #include "5-apply/spec.h"
+#include "cmd/error.h"
 #include "cmd/runtime.h"
 #include "oci/bundle.h"
 #include "oci/shim.h"
@@ -46,20 +47,12 @@ static void log_sink(enum nctk_log_level level, const char *file, int line, cons
 
 static int shim_error(const struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int shim_error(const struct shim *s, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
+        struct cmd_sink out = { s->prog, s->debug, s->ra.log, s->ra.log_format };
         va_list ap;
-        int n;
 
         va_start(ap, fmt);
-        n = vasprintf(&msg, fmt, ap);
+        cmd_verror(&out, fmt, ap);
         va_end(ap);
-        if (n < 0)
-                msg = NULL;
-        fprintf(stderr, "%s: %s\n", s->prog, msg ? msg : "out of memory");
-        if (s->debug)
-                fprintf(s->debug, "E %s\n", msg ? msg : "out of memory");
-        if (msg)
-                runc_log_error(s->ra.log, s->ra.log_format, msg);
         return -1;
 }
 
