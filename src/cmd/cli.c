@@ -101,16 +101,15 @@ static int parse_user(struct cli_ctx *c, const char *arg) {
 }
 
 int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) {
-        struct cmd_sink out = { c->prog, c->debug, NULL, NULL };
-        _cleanup_free_ char *f = NULL;
+        _cleanup_free_ char *msg = NULL;
         va_list ap;
+        int n;
 
-        if (asprintf(&f, "input error: %s", fmt) < 0)
-                return cmd_error(&out, "input error: out of memory");
         va_start(ap, fmt);
-        cmd_verror(&out, f, ap);
+        n = vasprintf(&msg, fmt, ap);
         va_end(ap);
-        return -1;
+        return cmd_error(&(struct cmd_sink){ c->prog, c->debug, NULL, NULL }, "input error: %s",
+                         n < 0 ? "out of memory" : msg);
 }
 
 static int open_debug(struct cli_ctx *c, const char *path) {

@@ -562,11 +562,11 @@ static void hide_v1_devices(struct fixture *f) {
                 unit_skip("v1 devices controller at %s, and no mount namespace to hide it in: "
                           "unshare: %s",
                           v1_devices, strerror(errno));
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
                 unit_skip("v1 devices controller at %s, and cannot make the mount namespace "
                           "private: %s",
                           v1_devices, strerror(errno));
-        if (mount(f->fake_cgroup, path, NULL, MS_BIND, NULL) < 0)
+        if (mount(f->fake_cgroup, path, "none", MS_BIND, NULL) < 0)
                 unit_skip("v1 devices controller at %s, and cannot bind-mount over %s: %s",
                           v1_devices, path, strerror(errno));
         snprintf(f->proc_cgroup, sizeof(f->proc_cgroup), "%s", path);
