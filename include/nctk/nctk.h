@@ -32,7 +32,8 @@ NCTK_EXPORT int nctk_error_prefix(struct nctk_error **err, const char *fmt, ...)
 /* NULL-safe; sets *ERR to NULL. */
 NCTK_EXPORT void nctk_error_free(struct nctk_error **err);
 
-/* ---- logging ----------------------------------------------------------------------------------- */
+/* ---- logging -----------------------------------------------------------------------------------
+ */
 
 enum nctk_log_level { NCTK_LOG_ERROR, NCTK_LOG_WARNING, NCTK_LOG_INFO, NCTK_LOG_DEBUG };
 
@@ -83,7 +84,7 @@ struct nctk_gpu {
         char busid[NCTK_BUSID_MAX]; /* 00000000:00:06.0 */
         char model[NCTK_NAME_MAX];
         char brand[32];
-        char arch_name[32]; /* "Hopper", or "" */
+        char arch_name[32];     /* "Hopper", or "" */
         int cc_major, cc_minor; /* compute capability */
         bool mig_capable, mig_enabled;
         size_t n_migs;
@@ -122,10 +123,10 @@ struct nctk_majors {
 struct nctk_inventory {
         char *driver_root; /* "/" or a directory where the driver is installed */
         char *dev_root;
-        char *proc_root;                     /* usually "/proc" */
+        char *proc_root;                       /* usually "/proc" */
         char driver_version[NCTK_VERSION_MAX]; /* "580.159.04" */
         char cuda_version[NCTK_VERSION_MAX];   /* "13.0", "" when unknown */
-        bool nvml_loaded;                    /* facts below come from NVML, not /proc alone */
+        bool nvml_loaded;                      /* facts below come from NVML, not /proc alone */
         struct nctk_majors majors;
         int mig_config_minor;  /* nvidia-caps minors of the global MIG config and monitor */
         int mig_monitor_minor; /* capabilities, -1 when unknown */
@@ -147,7 +148,7 @@ struct nctk_inventory {
 };
 
 enum nctk_discover_flags {
-        NCTK_DISCOVER_NO_NVML = 1u << 0,           /* GPUs from /proc only (no cuda version, arch) */
+        NCTK_DISCOVER_NO_NVML = 1u << 0, /* GPUs from /proc only (no cuda version, arch) */
         NCTK_DISCOVER_NO_PERSISTENCED = 1u << 1,
         NCTK_DISCOVER_NO_FABRICMANAGER = 1u << 2,
         NCTK_DISCOVER_NO_GSP_FIRMWARE = 1u << 3,
@@ -158,14 +159,14 @@ enum nctk_discover_flags {
 };
 
 struct nctk_discover_opts {
-        const char *driver_root; /* NULL: "/" */
-        const char *dev_root;    /* NULL: the driver root */
-        const char *proc_root;   /* NULL: "/proc", also with a driver root */
-        const char *sys_root;    /* NULL: "/sys"; nctk_load_kmods() skips modules listed there */
-        const char *ldcache;     /* NULL: "/etc/ld.so.cache", inside the driver root */
-        const char *path;        /* binary search path; NULL: a default system PATH */
+        const char *driver_root;  /* NULL: "/" */
+        const char *dev_root;     /* NULL: the driver root */
+        const char *proc_root;    /* NULL: "/proc", also with a driver root */
+        const char *sys_root;     /* NULL: "/sys"; nctk_load_kmods() skips modules listed there */
+        const char *ldcache;      /* NULL: "/etc/ld.so.cache", inside the driver root */
+        const char *path;         /* binary search path; NULL: a default system PATH */
         const char *mps_pipe_dir; /* NULL: /tmp/nvidia-mps */
-        uid_t uid;               /* NVML runs as this user (when started as root) */
+        uid_t uid;                /* NVML runs as this user (when started as root) */
         gid_t gid;
         unsigned flags; /* enum nctk_discover_flags */
         /* IMEX channels whose device nodes are looked up (there may be thousands; only the

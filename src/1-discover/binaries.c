@@ -22,12 +22,12 @@ static const struct {
         unsigned cap;
         const char *name;
 } driver_bins[] = {
-        { NCTK_CAP_UTILITY, "nvidia-smi" },
-        { NCTK_CAP_UTILITY, "nvidia-debugdump" },
-        { NCTK_CAP_UTILITY, "nvidia-persistenced" },
-        { NCTK_CAP_UTILITY, "nv-fabricmanager" },
-        { NCTK_CAP_COMPUTE, "nvidia-cuda-mps-control" },
-        { NCTK_CAP_COMPUTE, "nvidia-cuda-mps-server" },
+        {NCTK_CAP_UTILITY, "nvidia-smi"},
+        {NCTK_CAP_UTILITY, "nvidia-debugdump"},
+        {NCTK_CAP_UTILITY, "nvidia-persistenced"},
+        {NCTK_CAP_UTILITY, "nv-fabricmanager"},
+        {NCTK_CAP_COMPUTE, "nvidia-cuda-mps-control"},
+        {NCTK_CAP_COMPUTE, "nvidia-cuda-mps-server"},
 };
 
 static bool is_elf_executable(int rootfd, const char *path) {
@@ -96,7 +96,8 @@ int binaries_discover(struct discover_ctx *ctx, struct nctk_error **err) {
         for (size_t i = 0; i < ELEMENTSOF(driver_bins); i++) {
                 int r;
 
-                if ((ctx->opts->flags & NCTK_DISCOVER_NO_MPS) && driver_bins[i].cap == NCTK_CAP_COMPUTE)
+                if ((ctx->opts->flags & NCTK_DISCOVER_NO_MPS) &&
+                    driver_bins[i].cap == NCTK_CAP_COMPUTE)
                         continue;
                 r = binary_find(ctx, search, driver_bins[i].name, driver_bins[i].cap);
                 if (r < 0)

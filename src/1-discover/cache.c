@@ -131,7 +131,8 @@ int cache_key(const struct cache_params *p, char **ret) {
                         char path[320];
                         if (de->d_name[0] == '.')
                                 continue;
-                        snprintf(path, sizeof(path), "driver/nvidia/gpus/%s/information", de->d_name);
+                        snprintf(path, sizeof(path), "driver/nvidia/gpus/%s/information",
+                                 de->d_name);
                         sb_file(&b, p->procfd, path);
                 }
         }

@@ -9,9 +9,8 @@ static const struct {
         unsigned bit;
         const char *name;
 } cap_names[] = {
-        { NCTK_CAP_COMPUTE, "compute" }, { NCTK_CAP_UTILITY, "utility" },
-        { NCTK_CAP_VIDEO, "video" },     { NCTK_CAP_GRAPHICS, "graphics" },
-        { NCTK_CAP_DISPLAY, "display" }, { NCTK_CAP_NGX, "ngx" },
+        {NCTK_CAP_COMPUTE, "compute"},   {NCTK_CAP_UTILITY, "utility"}, {NCTK_CAP_VIDEO, "video"},
+        {NCTK_CAP_GRAPHICS, "graphics"}, {NCTK_CAP_DISPLAY, "display"}, {NCTK_CAP_NGX, "ngx"},
 };
 
 const char *nctk_cap_name(unsigned bit) {
@@ -27,7 +26,8 @@ static int cap_lookup(const char *word, size_t len, unsigned *ret) {
                 return 0;
         }
         for (size_t i = 0; i < ELEMENTSOF(cap_names); i++)
-                if (strlen(cap_names[i].name) == len && strncmp(word, cap_names[i].name, len) == 0) {
+                if (strlen(cap_names[i].name) == len &&
+                    strncmp(word, cap_names[i].name, len) == 0) {
                         *ret = cap_names[i].bit;
                         return 0;
                 }

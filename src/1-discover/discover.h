@@ -15,8 +15,9 @@ struct discover_ctx {
         int procfd; /* proc root */
         char *root_real;
         struct ldcache *cache;
-        char *nvml_path;   /* libnvidia-ml.so.1 inside the root, symlinks resolved */
-        char *driver_prefix; /* the directory above the driver's library dir ("/usr/local/nvidia") */
+        char *nvml_path;     /* libnvidia-ml.so.1 inside the root, symlinks resolved */
+        char *driver_prefix; /* the directory above the driver's library dir ("/usr/local/nvidia")
+                              */
         struct nctk_inventory *inv;
 };
 

@@ -62,8 +62,8 @@ int ipcs_discover(struct discover_ctx *ctx, struct nctk_error **err) {
 }
 
 /* Adds every regular file in DIR whose name matches PATTERN. */
-static int add_glob(struct discover_ctx *ctx, struct nctk_file **list, size_t *n,
-                    const char *dir, const char *pattern, unsigned cap) {
+static int add_glob(struct discover_ctx *ctx, struct nctk_file **list, size_t *n, const char *dir,
+                    const char *pattern, unsigned cap) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
@@ -90,8 +90,8 @@ static int add_glob(struct discover_ctx *ctx, struct nctk_file **list, size_t *n
 
 /* The kernel's extra firmware directory (firmware_class.path), as set on the host. */
 static char *firmware_class_path(void) {
-        _cleanup_close_ int fd = open("/sys/module/firmware_class/parameters/path",
-                                      O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd =
+                open("/sys/module/firmware_class/parameters/path", O_RDONLY | O_CLOEXEC);
         _cleanup_free_ char *buf = NULL;
         char *s;
 
@@ -128,8 +128,7 @@ int firmware_discover(struct discover_ctx *ctx, struct nctk_error **err) {
                 }
                 snprintf(dir, sizeof(dir), "%s/nvidia/%s", bases[i] ? bases[i] : fwroot,
                          inv->driver_version);
-                r = add_glob(ctx, &inv->firmware, &inv->n_firmware, dir, "gsp*.bin",
-                             NCTK_CAP_ALL);
+                r = add_glob(ctx, &inv->firmware, &inv->n_firmware, dir, "gsp*.bin", NCTK_CAP_ALL);
         }
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot look up GSP firmware: %s", strerror(-r));
@@ -141,16 +140,16 @@ static const struct {
         const char *subdir;
         const char *pattern;
 } graphics_configs[] = {
-        { "vulkan/icd.d", "nvidia_icd*.json" },
-        { "vulkan/implicit_layer.d", "nvidia_layers*.json" },
-        { "glvnd/egl_vendor.d", "*_nvidia*.json" },
-        { "egl/egl_external_platform.d", "*_nvidia_*.json" },
+        {"vulkan/icd.d", "nvidia_icd*.json"},
+        {"vulkan/implicit_layer.d", "nvidia_layers*.json"},
+        {"glvnd/egl_vendor.d", "*_nvidia*.json"},
+        {"egl/egl_external_platform.d", "*_nvidia_*.json"},
 };
 
 int configs_discover(struct discover_ctx *ctx, struct nctk_error **err) {
         struct nctk_inventory *inv = ctx->inv;
         _cleanup_free_ char *share = NULL;
-        const char *datadirs[] = { "/etc", "/usr/local/share", "/usr/share", NULL };
+        const char *datadirs[] = {"/etc", "/usr/local/share", "/usr/share", NULL};
         int r = 0;
 
         if (ctx->driver_prefix) {
@@ -163,7 +162,8 @@ int configs_discover(struct discover_ctx *ctx, struct nctk_error **err) {
                 if (!datadirs[d])
                         continue;
                 for (size_t i = 0; r >= 0 && i < ELEMENTSOF(graphics_configs); i++) {
-                        _cleanup_free_ char *dir = path_join(datadirs[d], graphics_configs[i].subdir);
+                        _cleanup_free_ char *dir =
+                                path_join(datadirs[d], graphics_configs[i].subdir);
                         if (!dir)
                                 return -ENOMEM;
                         r = add_glob(ctx, &inv->configs, &inv->n_configs, dir,

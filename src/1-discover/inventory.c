@@ -188,10 +188,14 @@ static int gpus_from_nvml(struct discover_ctx *ctx, const char *ldcache, struct 
                 .lib_path = ctx->nvml_path,
                 .uid = o->uid,
                 .gid = o->gid,
-                .no_attach = false, /* with NO_ATTACH the driver reports no GPUs (seen on the H200) */
+                .no_attach =
+                        false, /* with NO_ATTACH the driver reports no GPUs (seen on the H200) */
         };
-        struct cache_params cp = { .root_real = ctx->root_real, .nvml_path = ctx->nvml_path,
-                                   .uid = o->uid, .gid = o->gid, .procfd = ctx->procfd };
+        struct cache_params cp = {.root_real = ctx->root_real,
+                                  .nvml_path = ctx->nvml_path,
+                                  .uid = o->uid,
+                                  .gid = o->gid,
+                                  .procfd = ctx->procfd};
         size_t len = 0;
         int r;
 
@@ -216,7 +220,10 @@ static int gpus_from_proc(struct discover_ctx *ctx, const char *kernel, struct n
         const char *lib = nvml_file_version(ctx->nvml_path);
         int r;
 
-        strscpy(inv->driver_version, sizeof(inv->driver_version), kernel[0] ? kernel : lib ? lib : "");
+        strscpy(inv->driver_version, sizeof(inv->driver_version),
+                kernel[0] ? kernel
+                : lib     ? lib
+                          : "");
         r = procfs_gpus(ctx->procfd, &inv->gpus, &inv->n_gpus);
         if (r == -ENOENT)
                 return 0; /* module without GPUs bound */
@@ -244,7 +251,8 @@ static void mig_caps_fill(struct discover_ctx *ctx) {
                 for (size_t j = 0; j < g->n_migs; j++) {
                         struct nctk_mig *m = &g->migs[j];
                         snprintf(m->gi_caps, sizeof(m->gi_caps),
-                                 "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", g->minor, m->gi);
+                                 "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", g->minor,
+                                 m->gi);
                         snprintf(m->ci_caps, sizeof(m->ci_caps),
                                  "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/ci%u/access",
                                  g->minor, m->gi, m->ci);
@@ -272,7 +280,7 @@ static int discover_driver(struct discover_ctx *ctx, struct nctk_error **err) {
         if (procfs_majors(ctx->procfd, &inv->majors) < 0) {
                 log_warning("cannot read '%s/devices': using the default nvidia major",
                             inv->proc_root);
-                inv->majors = (struct nctk_majors){ -1, -1, -1, -1, -1 };
+                inv->majors = (struct nctk_majors){-1, -1, -1, -1, -1};
         }
         if (procfs_driver_version(ctx->procfd, kernel) < 0)
                 log_debug("no kernel module version in '%s/driver/nvidia/version'", inv->proc_root);
@@ -287,7 +295,10 @@ static int discover_driver(struct discover_ctx *ctx, struct nctk_error **err) {
 int nctk_discover(const struct nctk_discover_opts *opts, struct nctk_inventory **ret_inv,
                   struct nctk_error **err) {
         _cleanup_(ctx_release) struct discover_ctx ctx = {
-                .opts = opts, .rootfd = -EBADF, .devfd = -EBADF, .procfd = -EBADF,
+                .opts = opts,
+                .rootfd = -EBADF,
+                .devfd = -EBADF,
+                .procfd = -EBADF,
         };
         int r;
 

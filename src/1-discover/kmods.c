@@ -20,7 +20,7 @@
 #include "util/macros.h"
 #include "util/userns.h"
 
-static const char *const modprobe_paths[] = { "/sbin/modprobe", "/usr/sbin/modprobe" };
+static const char *const modprobe_paths[] = {"/sbin/modprobe", "/usr/sbin/modprobe"};
 
 /* A loaded module has a directory in sysfs, named with '_' where modprobe also accepts '-'.
  * Checking it first spares the container start one modprobe process per module (modprobe would
@@ -40,9 +40,9 @@ static bool module_is_loaded(int sysfd, const char *module) {
 
 /* Runs the host's modprobe with an empty environment. Returns its exit status or -errno. */
 static int modprobe(const char *module) {
-        char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+        char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
         for (size_t i = 0; i < ELEMENTSOF(modprobe_paths); i++) {
-                char *argv[] = { (char *) modprobe_paths[i], "-q", (char *) module, NULL };
+                char *argv[] = {(char *) modprobe_paths[i], "-q", (char *) module, NULL};
                 pid_t pid;
                 int status, r;
 
@@ -59,8 +59,8 @@ static int modprobe(const char *module) {
         return -ENOENT;
 }
 
-static int make_node(int devroot, const char *dir, const char *name, unsigned major,
-                     unsigned minor, mode_t mode) {
+static int make_node(int devroot, const char *dir, const char *name, unsigned major, unsigned minor,
+                     mode_t mode) {
         _cleanup_close_ int dfd = -EBADF;
         char dpath[64];
 
@@ -123,7 +123,7 @@ static int create_nodes(int devfd, int procfd, const struct nctk_majors *m) {
 int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **err) {
         const char *root = opts->driver_root && *opts->driver_root ? opts->driver_root : "/";
         const char *dev = opts->dev_root && *opts->dev_root ? opts->dev_root : root;
-        static const char *const modules[] = { "nvidia", "nvidia_uvm", "nvidia_modeset" };
+        static const char *const modules[] = {"nvidia", "nvidia_uvm", "nvidia_modeset"};
         const char *proc = opts->proc_root && *opts->proc_root ? opts->proc_root : "/proc";
         const char *sys = opts->sys_root && *opts->sys_root ? opts->sys_root : "/sys";
         _cleanup_close_ int devfd = -EBADF, procfd = -EBADF, sysfd = -EBADF;
@@ -159,7 +159,8 @@ int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **e
                                       proc);
         r = create_nodes(devfd, procfd, &m);
         if (r < 0)
-                return nctk_error_set(err, -r, "cannot create NVIDIA device nodes under '%s/dev': %s",
-                                      dev, strerror(-r));
+                return nctk_error_set(err, -r,
+                                      "cannot create NVIDIA device nodes under '%s/dev': %s", dev,
+                                      strerror(-r));
         return r;
 }

@@ -29,8 +29,8 @@ bool node_exists(int devfd, const char *path, unsigned major, unsigned minor) {
         return S_ISCHR(st.st_mode) && st.st_rdev == makedev(major, minor);
 }
 
-static int node_add(struct discover_ctx *ctx, enum nctk_node_kind kind, const char *path,
-                    int major, int minor) {
+static int node_add(struct discover_ctx *ctx, enum nctk_node_kind kind, const char *path, int major,
+                    int minor) {
         struct nctk_inventory *inv = ctx->inv;
         struct nctk_node *n;
 
@@ -98,7 +98,8 @@ int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err) {
 
         r = r < 0 ? r : node_add(ctx, NCTK_NODE_CTL, "/dev/nvidiactl", nv, NVIDIACTL_MINOR);
         r = r < 0 ? r : node_add(ctx, NCTK_NODE_UVM, "/dev/nvidia-uvm", inv->majors.uvm, 0);
-        r = r < 0 ? r : node_add(ctx, NCTK_NODE_UVM_TOOLS, "/dev/nvidia-uvm-tools", inv->majors.uvm, 1);
+        r = r < 0 ? r
+                  : node_add(ctx, NCTK_NODE_UVM_TOOLS, "/dev/nvidia-uvm-tools", inv->majors.uvm, 1);
         r = r < 0 ? r : node_add(ctx, NCTK_NODE_MODESET, "/dev/nvidia-modeset", nv, MODESET_MINOR);
         for (size_t i = 0; r >= 0 && i < inv->n_gpus; i++) {
                 snprintf(path, sizeof(path), "/dev/nvidia%u", inv->gpus[i].minor);

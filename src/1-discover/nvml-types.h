@@ -79,13 +79,14 @@ enum {
 #define NVML_MIG_ENABLE 1u
 
 /* Entry points, by the names the library exports. */
-typedef nvml_return_t (*nvml_init_v2_fn)(void);                 /* nvmlInit_v2 */
-typedef nvml_return_t (*nvml_init_with_flags_fn)(unsigned);     /* nvmlInitWithFlags */
-typedef nvml_return_t (*nvml_shutdown_fn)(void);                /* nvmlShutdown */
-typedef const char *(*nvml_error_string_fn)(nvml_return_t);     /* nvmlErrorString */
-typedef nvml_return_t (*nvml_sys_driver_version_fn)(char *, unsigned); /* nvmlSystemGetDriverVersion */
+typedef nvml_return_t (*nvml_init_v2_fn)(void);             /* nvmlInit_v2 */
+typedef nvml_return_t (*nvml_init_with_flags_fn)(unsigned); /* nvmlInitWithFlags */
+typedef nvml_return_t (*nvml_shutdown_fn)(void);            /* nvmlShutdown */
+typedef const char *(*nvml_error_string_fn)(nvml_return_t); /* nvmlErrorString */
+typedef nvml_return_t (*nvml_sys_driver_version_fn)(char *,
+                                                    unsigned); /* nvmlSystemGetDriverVersion */
 typedef nvml_return_t (*nvml_sys_cuda_version_fn)(int *); /* nvmlSystemGetCudaDriverVersion(_v2) */
-typedef nvml_return_t (*nvml_dev_count_fn)(unsigned *);         /* nvmlDeviceGetCount_v2 */
+typedef nvml_return_t (*nvml_dev_count_fn)(unsigned *);   /* nvmlDeviceGetCount_v2 */
 typedef nvml_return_t (*nvml_dev_by_index_fn)(unsigned, nvml_device_t *); /* ..HandleByIndex_v2 */
 typedef nvml_return_t (*nvml_dev_string_fn)(nvml_device_t, char *, unsigned); /* GetUUID, GetName */
 typedef nvml_return_t (*nvml_dev_pci_fn)(nvml_device_t, struct nvml_pci_info *); /* GetPciInfo_v3 */
@@ -93,7 +94,8 @@ typedef nvml_return_t (*nvml_dev_uint_fn)(nvml_device_t, unsigned *);
 /* ^ GetBrand, GetArchitecture, GetMinorNumber, GetMaxMigDeviceCount, GetGpuInstanceId,
  *   GetComputeInstanceId, IsMigDeviceHandle */
 typedef nvml_return_t (*nvml_dev_cc_fn)(nvml_device_t, int *, int *); /* GetCudaComputeCapability */
-typedef nvml_return_t (*nvml_dev_mig_mode_fn)(nvml_device_t, unsigned *, unsigned *); /* GetMigMode */
+typedef nvml_return_t (*nvml_dev_mig_mode_fn)(nvml_device_t, unsigned *,
+                                              unsigned *); /* GetMigMode */
 typedef nvml_return_t (*nvml_dev_mig_by_index_fn)(nvml_device_t, unsigned, nvml_device_t *);
 /* ^ GetMigDeviceHandleByIndex */
 

@@ -24,28 +24,40 @@
 #include "1-discover/nvml.h"
 #include "util/fileio.h"
 #include "util/macros.h"
-#include "util/userns.h"
 #include "util/strv.h"
+#include "util/userns.h"
 
 /* ---- the parent's side: decoding the answer -------------------------------------------------- */
 
 static const char *const brand_names[] = {
-        [NVML_BRAND_UNKNOWN] = "Unknown",       [NVML_BRAND_QUADRO] = "Quadro",
-        [NVML_BRAND_TESLA] = "Tesla",           [NVML_BRAND_NVS] = "NVS",
-        [NVML_BRAND_GRID] = "GRID",             [NVML_BRAND_GEFORCE] = "GeForce",
-        [NVML_BRAND_TITAN] = "TITAN",           [NVML_BRAND_VAPPS] = "VApps",
-        [NVML_BRAND_VPC] = "VPC",               [NVML_BRAND_VCS] = "VCS",
-        [NVML_BRAND_VWS] = "VWS",               [NVML_BRAND_CLOUD_GAMING] = "CloudGaming",
-        [NVML_BRAND_QUADRO_RTX] = "QuadroRTX",  [NVML_BRAND_NVIDIA_RTX] = "NvidiaRTX",
-        [NVML_BRAND_NVIDIA] = "Nvidia",         [NVML_BRAND_GEFORCE_RTX] = "GeForceRTX",
+        [NVML_BRAND_UNKNOWN] = "Unknown",
+        [NVML_BRAND_QUADRO] = "Quadro",
+        [NVML_BRAND_TESLA] = "Tesla",
+        [NVML_BRAND_NVS] = "NVS",
+        [NVML_BRAND_GRID] = "GRID",
+        [NVML_BRAND_GEFORCE] = "GeForce",
+        [NVML_BRAND_TITAN] = "TITAN",
+        [NVML_BRAND_VAPPS] = "VApps",
+        [NVML_BRAND_VPC] = "VPC",
+        [NVML_BRAND_VCS] = "VCS",
+        [NVML_BRAND_VWS] = "VWS",
+        [NVML_BRAND_CLOUD_GAMING] = "CloudGaming",
+        [NVML_BRAND_QUADRO_RTX] = "QuadroRTX",
+        [NVML_BRAND_NVIDIA_RTX] = "NvidiaRTX",
+        [NVML_BRAND_NVIDIA] = "Nvidia",
+        [NVML_BRAND_GEFORCE_RTX] = "GeForceRTX",
         [NVML_BRAND_TITAN_RTX] = "TitanRTX",
 };
 
 static const char *const arch_names[] = {
-        [NVML_ARCH_KEPLER] = "Kepler",   [NVML_ARCH_MAXWELL] = "Maxwell",
-        [NVML_ARCH_PASCAL] = "Pascal",   [NVML_ARCH_VOLTA] = "Volta",
-        [NVML_ARCH_TURING] = "Turing",   [NVML_ARCH_AMPERE] = "Ampere",
-        [NVML_ARCH_ADA] = "Ada",         [NVML_ARCH_HOPPER] = "Hopper",
+        [NVML_ARCH_KEPLER] = "Kepler",
+        [NVML_ARCH_MAXWELL] = "Maxwell",
+        [NVML_ARCH_PASCAL] = "Pascal",
+        [NVML_ARCH_VOLTA] = "Volta",
+        [NVML_ARCH_TURING] = "Turing",
+        [NVML_ARCH_AMPERE] = "Ampere",
+        [NVML_ARCH_ADA] = "Ada",
+        [NVML_ARCH_HOPPER] = "Hopper",
         [NVML_ARCH_BLACKWELL] = "Blackwell",
 };
 
@@ -114,8 +126,7 @@ static int nvml_error(int rc, uint32_t index, const char *msg, struct nctk_error
                                       "NVML: permission denied (%s): check the permissions of "
                                       "/dev/nvidiactl and /dev/nvidia*",
                                       msg);
-        default:
-                return nctk_error_set(err, EIO, "NVML: %s", msg);
+        default: return nctk_error_set(err, EIO, "NVML: %s", msg);
         }
 }
 
@@ -127,8 +138,7 @@ static int helper_error(const struct nvml_wire_header *h, struct nctk_error **er
         case NVML_WIRE_ERRNO:
                 return nctk_error_set(err, h->errnum > 0 && h->errnum < 4096 ? h->errnum : EIO,
                                       "%s", msg[0] ? msg : "the NVML helper failed");
-        case NVML_WIRE_NVML:
-                return nvml_error(h->nvml_rc, h->err_index, msg, err);
+        case NVML_WIRE_NVML: return nvml_error(h->nvml_rc, h->err_index, msg, err);
         default:
                 return nctk_error_set(err, EBADMSG, "bad answer from the NVML helper: status %u",
                                       (unsigned) h->status);
@@ -214,7 +224,7 @@ static int parse_gpu(struct cursor *c, struct nctk_gpu *g, struct nctk_error **e
 int nvml_result_parse(const void *buf, size_t len, struct nvml_result **ret,
                       struct nctk_error **err) {
         _cleanup_(nvml_result_freep) struct nvml_result *res = NULL;
-        struct cursor c = { buf, len };
+        struct cursor c = {buf, len};
         struct nvml_wire_header h;
         int r;
 
@@ -277,9 +287,9 @@ struct nvml_fns {
 
 struct helper_ctx {
         const struct nvml_query *q;
-        const char *root;      /* the driver root, "/" when none */
-        const char *path;      /* what dlopen() is given */
-        bool is_root;          /* started as root: chroot and drop privileges */
+        const char *root; /* the driver root, "/" when none */
+        const char *path; /* what dlopen() is given */
+        bool is_root;     /* started as root: chroot and drop privileges */
         struct nvml_fns f;
         struct nvml_wire_header hdr;
         char *out; /* GPU and MIG records, after the header */
@@ -347,7 +357,7 @@ static ssize_t helper_append(struct helper_ctx *c, const void *data, size_t size
 
 /* The caller's handlers must not run here (a SIGINT handler that cleans up mounts, say). */
 static void helper_reset_signals(void) {
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigset_t none;
 
         for (int s = 1; s < NSIG; s++) {
@@ -463,18 +473,18 @@ static int helper_check_syms(struct helper_ctx *c) {
                 const char *name;
                 bool ok;
         } req[] = {
-                { "nvmlInit_v2", f->init_v2 || f->init_with_flags },
-                { "nvmlShutdown", f->shutdown },
-                { "nvmlErrorString", f->error_string },
-                { "nvmlSystemGetDriverVersion", f->driver_version },
-                { "nvmlDeviceGetCount_v2", f->count },
-                { "nvmlDeviceGetHandleByIndex_v2", f->by_index },
-                { "nvmlDeviceGetUUID", f->uuid },
-                { "nvmlDeviceGetName", f->name },
-                { "nvmlDeviceGetPciInfo_v3", f->pci },
-                { "nvmlDeviceGetBrand", f->brand },
-                { "nvmlDeviceGetCudaComputeCapability", f->cc },
-                { "nvmlDeviceGetMinorNumber", f->minor },
+                {"nvmlInit_v2", f->init_v2 || f->init_with_flags},
+                {"nvmlShutdown", f->shutdown},
+                {"nvmlErrorString", f->error_string},
+                {"nvmlSystemGetDriverVersion", f->driver_version},
+                {"nvmlDeviceGetCount_v2", f->count},
+                {"nvmlDeviceGetHandleByIndex_v2", f->by_index},
+                {"nvmlDeviceGetUUID", f->uuid},
+                {"nvmlDeviceGetName", f->name},
+                {"nvmlDeviceGetPciInfo_v3", f->pci},
+                {"nvmlDeviceGetBrand", f->brand},
+                {"nvmlDeviceGetCudaComputeCapability", f->cc},
+                {"nvmlDeviceGetMinorNumber", f->minor},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(req); i++)
@@ -491,12 +501,14 @@ static int helper_query_migs(struct helper_ctx *c, nvml_device_t dev, uint32_t i
         nvml_return_t rc;
 
         if (!f->max_migs || !f->mig_by_index || !f->gi_id || !f->ci_id)
-                return helper_fail(c, ENOSYS, "NVML '%s' reports MIG mode but lacks the MIG device "
-                                              "calls", c->path);
+                return helper_fail(c, ENOSYS,
+                                   "NVML '%s' reports MIG mode but lacks the MIG device "
+                                   "calls",
+                                   c->path);
         if ((rc = f->max_migs(dev, &max)) != NVML_OK)
                 return helper_nvml_fail(c, rc, i, "nvmlDeviceGetMaxMigDeviceCount");
         for (unsigned j = 0; j < max && j < NVML_WIRE_MAX_MIGS; j++) {
-                struct nvml_wire_mig m = { .index = j };
+                struct nvml_wire_mig m = {.index = j};
                 nvml_device_t mdev;
 
                 rc = f->mig_by_index(dev, j, &mdev);
@@ -555,8 +567,8 @@ static int helper_query_optional(struct helper_ctx *c, nvml_device_t dev, struct
 
 static int helper_query_gpu(struct helper_ctx *c, uint32_t i) {
         const struct nvml_fns *f = &c->f;
-        struct nvml_wire_gpu g = { .index = i };
-        struct nvml_pci_info pci = { 0 };
+        struct nvml_wire_gpu g = {.index = i};
+        struct nvml_pci_info pci = {0};
         nvml_device_t dev;
         nvml_return_t rc;
         ssize_t off;
@@ -668,8 +680,8 @@ static _Noreturn void helper_main(const struct nvml_query *q, const char *root, 
                                   pid_t parent) {
         /* Root of a user namespace is an ordinary user on the host, which may map no other id
          * to drop to: there the helper keeps its ids, as an unprivileged caller's would. */
-        struct helper_ctx c = { .q = q, .root = root,
-                                .is_root = geteuid() == 0 && !in_user_namespace() };
+        struct helper_ctx c = {
+                .q = q, .root = root, .is_root = geteuid() == 0 && !in_user_namespace()};
         int r;
 
         /* Die with the parent (strictly: with the thread that forked); it may have died before
@@ -714,7 +726,7 @@ static uint64_t now_ms(void) {
 /* Waits until FD is readable or DEADLINE (CLOCK_MONOTONIC ms) passes: 0 or -ETIMEDOUT/-errno. */
 static int wait_readable(int fd, uint64_t deadline) {
         for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
+                struct pollfd p = {.fd = fd, .events = POLLIN};
                 uint64_t now = now_ms();
                 int r;
 
@@ -785,7 +797,7 @@ static bool helper_reap_until(struct helper *h, uint64_t deadline) {
                 if (now_ms() >= deadline)
                         return false;
                 if (h->pidfd < 0 || wait_readable(h->pidfd, deadline) < 0)
-                        nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+                        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
         }
 }
 
@@ -844,7 +856,7 @@ int nvml_query_run(const struct nvml_query *q, struct nvml_result **ret, struct 
 
 int nvml_query_run_raw(const struct nvml_query *q, struct nvml_result **ret, char **ret_raw,
                        size_t *ret_raw_len, struct nctk_error **err) {
-        _cleanup_(helper_killp) struct helper h = { .pidfd = -EBADF, .status = -1 };
+        _cleanup_(helper_killp) struct helper h = {.pidfd = -EBADF, .status = -1};
         _cleanup_close_ int sock = -EBADF, child_sock = -EBADF;
         _cleanup_free_ char *buf = NULL;
         const char *root;

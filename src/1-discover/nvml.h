@@ -112,8 +112,8 @@ _Static_assert(sizeof(struct nvml_wire_mig) == 112, "wire MIG layout");
 /* The longest answer a well-behaved helper can send. */
 #define NVML_WIRE_MAX_SIZE                                                                         \
         (sizeof(struct nvml_wire_header) +                                                         \
-         NVML_WIRE_MAX_GPUS *                                                                      \
-                 (sizeof(struct nvml_wire_gpu) + NVML_WIRE_MAX_MIGS * sizeof(struct nvml_wire_mig)))
+         NVML_WIRE_MAX_GPUS * (sizeof(struct nvml_wire_gpu) +                                      \
+                               NVML_WIRE_MAX_MIGS * sizeof(struct nvml_wire_mig)))
 
 /* Decodes a complete answer of LEN bytes. Returns 0 and a new result, the helper's error turned
  * into ours (see nvml_query_run), -EPIPE when BUF ends early, or -EBADMSG when it is malformed. */

@@ -72,7 +72,7 @@ static void majors_set(struct nctk_majors *m, int major, const char *name) {
 
 int procfs_majors(int procfd, struct nctk_majors *ret) {
         _cleanup_free_ char *buf = NULL;
-        struct nctk_majors m = { -1, -1, -1, -1, -1 };
+        struct nctk_majors m = {-1, -1, -1, -1, -1};
         char *line, *save = NULL;
         bool chr = false;
         int r;

@@ -160,7 +160,8 @@ static int select_item(const struct nctk_inventory *inv, struct selection *s, co
 static int unknown_device(const struct nctk_inventory *inv, const char *id,
                           struct nctk_error **err) {
         if (inv->n_gpus == 0)
-                return nctk_error_set(err, EINVAL, "unknown device '%s': this host has no GPUs", id);
+                return nctk_error_set(err, EINVAL, "unknown device '%s': this host has no GPUs",
+                                      id);
         return nctk_error_set(err, EINVAL,
                               "unknown device '%s' (this host has GPUs 0 to %zu; use an index, a "
                               "UUID, a PCI bus id, 'all' or 'none')",

@@ -11,8 +11,8 @@
 #include <strings.h>
 
 #include "2-select/request.h"
-#include "2-select/values.h"
 #include "2-select/require.h"
+#include "2-select/values.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -30,10 +30,10 @@ static const struct {
         const char *name;
         unsigned bit;
 } cap_table[] = {
-        { "compat32", CAP_COMPAT32 },     { "compute", NCTK_CAP_COMPUTE },
-        { "display", NCTK_CAP_DISPLAY },   { "graphics", NCTK_CAP_GRAPHICS },
-        { "ngx", NCTK_CAP_NGX },           { "utility", NCTK_CAP_UTILITY },
-        { "video", NCTK_CAP_VIDEO },
+        {"compat32", CAP_COMPAT32},    {"compute", NCTK_CAP_COMPUTE},
+        {"display", NCTK_CAP_DISPLAY}, {"graphics", NCTK_CAP_GRAPHICS},
+        {"ngx", NCTK_CAP_NGX},         {"utility", NCTK_CAP_UTILITY},
+        {"video", NCTK_CAP_VIDEO},
 };
 
 struct env_var {
@@ -123,9 +123,8 @@ static bool list_has_string(const json_t *list, const char *s) {
         size_t i;
         json_t *it;
 
-        json_array_foreach(list, i, it)
-                if (json_is_string(it) && STREQ(json_string_value(it), s))
-                        return true;
+        json_array_foreach(list, i, it) if (json_is_string(it) &&
+                                            STREQ(json_string_value(it), s)) return true;
         return false;
 }
 
@@ -156,16 +155,20 @@ static int env_parse(struct ctx *c) {
                 struct env_var *v;
 
                 if (!s)
-                        return nctk_error_set(c->err, EINVAL, "invalid OCI spec: process.env[%zu] "
-                                              "is not a string", i);
+                        return nctk_error_set(c->err, EINVAL,
+                                              "invalid OCI spec: process.env[%zu] "
+                                              "is not a string",
+                                              i);
                 eq = strchr(s, '=');
                 if (!eq)
-                        return nctk_error_set(c->err, EINVAL, "invalid environment variable '%s' "
-                                              "(want NAME=VALUE)", quote(s).s);
+                        return nctk_error_set(c->err, EINVAL,
+                                              "invalid environment variable '%s' "
+                                              "(want NAME=VALUE)",
+                                              quote(s).s);
                 v = ARRAY_PUSH(c->env, c->n_env);
                 if (!v)
                         return oom(c->err);
-                *v = (struct env_var) { s, (size_t) (eq - s), eq + 1 };
+                *v = (struct env_var){s, (size_t) (eq - s), eq + 1};
         }
         return 0;
 }
@@ -210,7 +213,7 @@ static int list_push(struct list *l, const char *p, size_t len, const char *orig
         it = ARRAY_PUSH(l->v, l->n);
         if (!it)
                 return oom(err);
-        *it = (struct item) { p, len, origin, value };
+        *it = (struct item){p, len, origin, value};
         l->has_void |= item_is(it, "void");
         l->has_none |= item_is(it, "none");
         l->has_all |= item_is(it, "all");
@@ -471,8 +474,8 @@ static int imex_set(struct ctx *c, const struct list *l) {
                                          "channel %lu is out of range (0 to %u)", v,
                                          REQUEST_IMEX_CHANNEL_MAX - 1);
                 if (c->r->n_imex >= REQUEST_IMEX_MAX)
-                        return bad_value(c->err, it->origin, it->value,
-                                         "more than %d channels", REQUEST_IMEX_MAX);
+                        return bad_value(c->err, it->origin, it->value, "more than %d channels",
+                                         REQUEST_IMEX_MAX);
                 c->r->imex[c->r->n_imex++] = (unsigned) v;
         }
         return 0;
@@ -569,8 +572,8 @@ static int supported_caps(struct ctx *c) {
                 c->supported = CAPS_SUPPORTED_ALL;
                 return 0;
         }
-        if (caps_parse(s, CAPS_SUPPORTED_ALL, CAPS_SUPPORTED_ALL, &c->supported, &bad,
-                       &bad_len) < 0)
+        if (caps_parse(s, CAPS_SUPPORTED_ALL, CAPS_SUPPORTED_ALL, &c->supported, &bad, &bad_len) <
+            0)
                 return bad_value(c->err, "supported-driver-capabilities", s,
                                  "'%s' is not a driver capability (known: compat32, compute, "
                                  "display, graphics, ngx, utility, video, all)",
@@ -596,7 +599,8 @@ static int caps_compute(struct ctx *c) {
                 if (caps_parse(v, c->supported, c->supported, &mask, &bad, &bad_len) < 0)
                         return bad_value(c->err, "NVIDIA_DRIVER_CAPABILITIES", v,
                                          "'%s' is not a supported driver capability "
-                                         "(supported: %s)", quote_n(bad, bad_len).s,
+                                         "(supported: %s)",
+                                         quote_n(bad, bad_len).s,
                                          caps_names(c->supported, names, sizeof(names)));
         }
         c->r->caps = mask & NCTK_CAP_ALL;
@@ -613,8 +617,10 @@ static int require_add(struct ctx *c, char *expr) {
                 return oom(c->err);
         if (r->n_requirements >= REQUEST_REQUIRE_MAX) {
                 free(expr);
-                return nctk_error_set(c->err, EINVAL, "too many NVIDIA_REQUIRE_* variables (at "
-                                      "most %d)", REQUEST_REQUIRE_MAX);
+                return nctk_error_set(c->err, EINVAL,
+                                      "too many NVIDIA_REQUIRE_* variables (at "
+                                      "most %d)",
+                                      REQUEST_REQUIRE_MAX);
         }
         if (!r->requirements)
                 r->requirements = calloc(REQUEST_REQUIRE_MAX + 1, sizeof(char *));
@@ -653,8 +659,10 @@ static int require_vars(const struct ctx *c, struct env_var *vars, size_t *n) {
                 if (seen)
                         continue;
                 if (*n >= REQUEST_REQUIRE_MAX)
-                        return nctk_error_set(c->err, EINVAL, "too many NVIDIA_REQUIRE_* variables "
-                                              "(at most %d)", REQUEST_REQUIRE_MAX);
+                        return nctk_error_set(c->err, EINVAL,
+                                              "too many NVIDIA_REQUIRE_* variables "
+                                              "(at most %d)",
+                                              REQUEST_REQUIRE_MAX);
                 vars[(*n)++] = *v;
         }
         if (*n > 1)
@@ -699,7 +707,8 @@ static int requirements_compute(struct ctx *c) {
                 char *expr;
 
                 if (cuda_version_parse(cuda, &major, &minor) < 0)
-                        return bad_value(c->err, "CUDA_VERSION", cuda, "not a version "
+                        return bad_value(c->err, "CUDA_VERSION", cuda,
+                                         "not a version "
                                          "(MAJOR[.MINOR[.PATCH]])");
                 if (asprintf(&expr, "cuda>=%lu.%lu", major, minor) < 0)
                         expr = NULL;
@@ -716,9 +725,11 @@ static int mig_get(struct ctx *c, const char *name, char **ret) {
         if (!v || !*v)
                 return 0;
         if (!c->r->is_privileged)
-                return nctk_error_set(c->err, EPERM, "%s is honoured only in privileged "
+                return nctk_error_set(c->err, EPERM,
+                                      "%s is honoured only in privileged "
                                       "containers (CAP_SYS_ADMIN in the bounding set): unset it "
-                                      "or run the container privileged", name);
+                                      "or run the container privileged",
+                                      name);
         if (strlen(v) > MIG_VALUE_MAX || !value_span(v, strlen(v), VALUE_ALNUM ",:-_./"))
                 return bad_value(c->err, name, v, "not a device list");
         *ret = strdup(v);
@@ -736,8 +747,8 @@ struct container_request *container_request_new(void) {
 }
 
 enum compat_mode request_compat_mode(const struct nctk_config *cfg, bool cdi_mode) {
-        const char *m = cfg->runtime.legacy_cuda_compat_mode ? cfg->runtime.legacy_cuda_compat_mode
-                                                              : "";
+        const char *m =
+                cfg->runtime.legacy_cuda_compat_mode ? cfg->runtime.legacy_cuda_compat_mode : "";
 
         if (cdi_mode)
                 return cfg->features.disable_cuda_compat_lib_hook || STREQ(m, "disabled")
@@ -806,8 +817,8 @@ static int request_compute(struct ctx *c) {
 }
 
 int container_request_from_spec(const json_t *spec, const struct nctk_config *cfg,
-                                 struct container_request **ret, struct nctk_error **err) {
-        struct ctx c = { .spec = spec, .cfg = cfg, .err = err };
+                                struct container_request **ret, struct nctk_error **err) {
+        struct ctx c = {.spec = spec, .cfg = cfg, .err = err};
         int r;
 
         if (!json_is_object(spec)) {

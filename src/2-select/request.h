@@ -12,12 +12,12 @@
 #include "config/config.h"
 #include "nctk/nctk.h"
 
-#define REQUEST_REQUIRE_MAX 32   /* NVIDIA_REQUIRE_* variables, with the legacy cuda>= one */
-#define REQUEST_IMEX_MAX 64      /* IMEX channels */
+#define REQUEST_REQUIRE_MAX 32 /* NVIDIA_REQUIRE_* variables, with the legacy cuda>= one */
+#define REQUEST_IMEX_MAX 64    /* IMEX channels */
 #define REQUEST_IMEX_CHANNEL_MAX (1u << 20) /* channel numbers are below this */
-#define REQUEST_VALUE_MAX 65536  /* longest NVIDIA_* value read, in bytes */
-#define REQUEST_DEVICE_ITEM_MAX 127 /* longest item of a device list */
-#define REQUEST_DEVICES_MAX 2048 /* items in a device list */
+#define REQUEST_VALUE_MAX 65536             /* longest NVIDIA_* value read, in bytes */
+#define REQUEST_DEVICE_ITEM_MAX 127         /* longest item of a device list */
+#define REQUEST_DEVICES_MAX 2048            /* items in a device list */
 
 /* The root under which volume mounts of /dev/null name devices (only with
  * accept-nvidia-visible-devices-as-volume-mounts): .../<id>, .../imex/<channel>,
@@ -35,8 +35,8 @@ struct container_request {
         /* false: the container asked for nothing (void, empty, unset, or its request was
          * dropped by policy); every field below is then empty and the hook does nothing. */
         bool is_gpu_container;
-        bool is_privileged;  /* CAP_SYS_ADMIN in process.capabilities.bounding */
-        bool is_legacy;      /* CUDA_VERSION set and NVIDIA_REQUIRE_CUDA unset or empty */
+        bool is_privileged; /* CAP_SYS_ADMIN in process.capabilities.bounding */
+        bool is_legacy;     /* CUDA_VERSION set and NVIDIA_REQUIRE_CUDA unset or empty */
         enum request_source source;
         /* Env-var device or IMEX requests were dropped: an unprivileged container and
          * accept-nvidia-visible-devices-envvar-when-unprivileged = false. */
@@ -92,7 +92,7 @@ enum compat_mode request_compat_mode(const struct nctk_config *cfg, bool cdi_mod
  * "invalid NVIDIA_VISIBLE_DEVICES '<value>': <why>" (the value cut short and made printable).
  * On success *RET is a new request (free with container_request_free). -ENOMEM. */
 int container_request_from_spec(const json_t *spec, const struct nctk_config *cfg,
-                                 struct container_request **ret, struct nctk_error **err);
+                                struct container_request **ret, struct nctk_error **err);
 /* NULL-safe; returns NULL. */
 struct container_request *container_request_free(struct container_request *r);
 

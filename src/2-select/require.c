@@ -29,8 +29,8 @@ struct span {
 enum name { NAME_CUDA, NAME_DRIVER, NAME_ARCH, NAME_BRAND, NAME_COUNT };
 enum op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_COUNT };
 
-static const char *const name_str[NAME_COUNT] = { "cuda", "driver", "arch", "brand" };
-static const char *const op_str[OP_COUNT] = { "=", "!=", "<", "<=", ">", ">=" };
+static const char *const name_str[NAME_COUNT] = {"cuda", "driver", "arch", "brand"};
+static const char *const op_str[OP_COUNT] = {"=", "!=", "<", "<=", ">", ">="};
 
 struct factor {
         struct span text; /* the whole factor, for messages */
@@ -58,7 +58,7 @@ static bool span_next(struct span *rest, const char *seps, struct span *ret) {
                 skip++;
         while (skip + len < rest->n && !is_in(rest->p[skip + len], seps))
                 len++;
-        *ret = (struct span){ rest->p + skip, len };
+        *ret = (struct span){rest->p + skip, len};
         rest->p += skip + len;
         rest->n -= skip + len;
         return len > 0;
@@ -135,16 +135,16 @@ int version_compare(const char *a, const char *b, int *ret_cmp) {
 
         if (!a || !b)
                 return -EINVAL;
-        sa = (struct span){ a, strlen(a) };
-        sb = (struct span){ b, strlen(b) };
+        sa = (struct span){a, strlen(a)};
+        sb = (struct span){b, strlen(b)};
         if (version_invalid(sa) || version_invalid(sb))
                 return -EINVAL;
         *ret_cmp = version_cmp(sa, sb);
         return 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int factor_invalid(struct nctk_error **err, struct span factor, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int
+factor_invalid(struct nctk_error **err, struct span factor, const char *fmt, ...) {
         _cleanup_free_ char *why = NULL;
         va_list ap;
         int r;
@@ -183,8 +183,8 @@ static int factor_check_value(const struct factor *f, struct nctk_error **err) {
 
 /* Splits S into NAME OP VALUE. */
 static int factor_parse(struct span s, struct factor *ret, struct nctk_error **err) {
-        struct factor f = { .text = s };
-        struct span name = { s.p, 0 }, op;
+        struct factor f = {.text = s};
+        struct span name = {s.p, 0}, op;
         unsigned idx;
         int r;
 
@@ -192,10 +192,10 @@ static int factor_parse(struct span s, struct factor *ret, struct nctk_error **e
                 name.n++;
         if (name.n == s.n)
                 return factor_invalid(err, s, "missing operator (" OPS_HINT ")");
-        op = (struct span){ s.p + name.n, 0 };
+        op = (struct span){s.p + name.n, 0};
         while (name.n + op.n < s.n && is_in(op.p[op.n], OP_CHARS))
                 op.n++;
-        f.value = (struct span){ op.p + op.n, s.n - name.n - op.n };
+        f.value = (struct span){op.p + op.n, s.n - name.n - op.n};
 
         if (name.n == 0)
                 return factor_invalid(err, s, "missing name before '%.*s' (" NAMES_HINT ")",
@@ -237,7 +237,7 @@ static int expr_scan(const char *expr, struct span *ret, struct nctk_error **err
                                               "not printable ASCII",
                                               c, i);
         }
-        *ret = (struct span){ expr, n };
+        *ret = (struct span){expr, n};
         return 0;
 }
 
@@ -264,40 +264,24 @@ static const char *fact_of(const struct require_facts *facts, enum name name) {
         if (!facts)
                 return NULL;
         switch (name) {
-        case NAME_CUDA:
-                v = facts->cuda;
-                break;
-        case NAME_DRIVER:
-                v = facts->driver;
-                break;
-        case NAME_ARCH:
-                v = facts->arch;
-                break;
-        case NAME_BRAND:
-                v = facts->brand;
-                break;
-        case NAME_COUNT:
-                break;
+        case NAME_CUDA: v = facts->cuda; break;
+        case NAME_DRIVER: v = facts->driver; break;
+        case NAME_ARCH: v = facts->arch; break;
+        case NAME_BRAND: v = facts->brand; break;
+        case NAME_COUNT: break;
         }
         return v && *v ? v : NULL;
 }
 
 static bool op_holds(enum op op, int cmp) {
         switch (op) {
-        case OP_EQ:
-                return cmp == 0;
-        case OP_NE:
-                return cmp != 0;
-        case OP_LT:
-                return cmp < 0;
-        case OP_LE:
-                return cmp <= 0;
-        case OP_GT:
-                return cmp > 0;
-        case OP_GE:
-                return cmp >= 0;
-        case OP_COUNT:
-                break;
+        case OP_EQ: return cmp == 0;
+        case OP_NE: return cmp != 0;
+        case OP_LT: return cmp < 0;
+        case OP_LE: return cmp <= 0;
+        case OP_GT: return cmp > 0;
+        case OP_GE: return cmp >= 0;
+        case OP_COUNT: break;
         }
         return false;
 }
@@ -313,7 +297,7 @@ static int factor_eval(const struct factor *f, const struct require_facts *facts
                 *ret_cmp = 0;
                 return 1;
         }
-        have = (struct span){ fact, strlen(fact) };
+        have = (struct span){fact, strlen(fact)};
         if (f->name == NAME_BRAND)
                 cmp = have.n == f->value.n && strncasecmp(fact, f->value.p, have.n) == 0 ? 0 : 1;
         else if (version_invalid(have))
@@ -327,9 +311,9 @@ static int factor_eval(const struct factor *f, const struct require_facts *facts
 
 /* Evaluates every factor of TERM (not stopping at the first failure, to say all that is missing).
  * Returns 1, or 0 when TERM holds no factor at all. */
-static int term_eval(struct span term, const struct require_facts *facts,
-                     struct term_result *ret, struct nctk_error **err) {
-        struct term_result t = { .holds = true };
+static int term_eval(struct span term, const struct require_facts *facts, struct term_result *ret,
+                     struct nctk_error **err) {
+        struct term_result t = {.holds = true};
         struct span text;
         struct factor f;
         bool any = false;
@@ -374,8 +358,8 @@ static int unsatisfied(struct nctk_error **err, struct span term, const struct t
 
                 if (!(t->failed & (1u << i)) || !fact)
                         continue;
-                k = snprintf(buf + len, sizeof(buf) - len, "%s%s%.*s", len > 0 ? "; " : "",
-                             have[i], FACT_QUOTE_MAX, fact);
+                k = snprintf(buf + len, sizeof(buf) - len, "%s%s%.*s", len > 0 ? "; " : "", have[i],
+                             FACT_QUOTE_MAX, fact);
                 if (k < 0 || (size_t) k >= sizeof(buf) - len)
                         break;
                 len += (size_t) k;
@@ -387,15 +371,15 @@ static int unsatisfied(struct nctk_error **err, struct span term, const struct t
 }
 
 int require_check(const char *expr, const struct require_facts *facts, struct nctk_error **err) {
-        struct span rest, term, first = { NULL, 0 };
-        struct term_result t, first_t = { .holds = true };
+        struct span rest, term, first = {NULL, 0};
+        struct term_result t, first_t = {.holds = true};
         int r;
 
         /* All of it first, so that a malformed expression fails on every host alike. */
         r = require_validate(expr, err);
         if (r < 0)
                 return r;
-        rest = (struct span){ expr, strlen(expr) };
+        rest = (struct span){expr, strlen(expr)};
         while (span_next(&rest, BLANKS, &term)) {
                 r = term_eval(term, facts, &t, err);
                 if (r < 0)

@@ -11,8 +11,8 @@
 #include "util/macros.h"
 
 int parse_go_bool(const char *s, bool *ret) {
-        static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
-        static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+        static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+        static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (STREQ(s, yes[i])) {
@@ -104,7 +104,7 @@ enum device_kind device_id_classify(const char *s, size_t len) {
                 return is_uuid(s + 4, len - 4) ? DEVICE_GPU : DEVICE_BAD;
         if (len > 4 && strncasecmp(s, "MIG-", 4) == 0)
                 return is_uuid(s + 4, len - 4) || is_old_mig_uuid(s + 4, len - 4) ? DEVICE_GPU
-                                                                                   : DEVICE_BAD;
+                                                                                  : DEVICE_BAD;
         if (split_at(s, len, ':', &a) && value_is_number(s, a, 7) &&
             value_is_number(s + a + 1, len - a - 1, 7))
                 return DEVICE_GPU;
@@ -218,4 +218,3 @@ int cuda_version_parse(const char *v, unsigned long *ret_major, unsigned long *r
         *ret_minor = minor;
         return 0;
 }
-

@@ -13,9 +13,9 @@
 
 void container_facts_default(struct container_facts *ret) {
         *ret = (struct container_facts){
-                .layout = { .libdir = "/usr/lib/x86_64-linux-gnu",
-                            .libdir32 = "/usr/lib/i386-linux-gnu",
-                            .bindir = "/usr/bin" },
+                .layout = {.libdir = "/usr/lib/x86_64-linux-gnu",
+                           .libdir32 = "/usr/lib/i386-linux-gnu",
+                           .bindir = "/usr/bin"},
         };
 }
 

@@ -36,8 +36,10 @@ int container_rootfs_open(pid_t pid, const char *rootfs, struct nctk_error **err
         snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int) pid);
         theirs = open(path, O_RDONLY | O_CLOEXEC);
         if (theirs < 0)
-                return nctk_error_set(err, errno, "cannot open the mount namespace of process %d: "
-                                      "%s", (int) pid, strerror(errno));
+                return nctk_error_set(err, errno,
+                                      "cannot open the mount namespace of process %d: "
+                                      "%s",
+                                      (int) pid, strerror(errno));
         ours = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
         if (ours < 0)
                 return nctk_error_set(err, errno, "cannot open our mount namespace: %s",
@@ -45,8 +47,10 @@ int container_rootfs_open(pid_t pid, const char *rootfs, struct nctk_error **err
         if (same_ns(theirs, ours))
                 return rootfs_open_here(rootfs, err);
         if (setns(theirs, CLONE_NEWNS) < 0)
-                return nctk_error_set(err, errno, "cannot enter the mount namespace of process "
-                                      "%d: %s", (int) pid, strerror(errno));
+                return nctk_error_set(err, errno,
+                                      "cannot enter the mount namespace of process "
+                                      "%d: %s",
+                                      (int) pid, strerror(errno));
         fd = rootfs_open_here(rootfs, err);
         /* Back home: the host's driver files are opened from here before the apply stage
          * enters the container's namespace for good. */

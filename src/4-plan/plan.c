@@ -20,7 +20,7 @@ struct planner {
         const struct plan_request *req;
         const struct container_layout *layout;
         const struct container_facts *facts;
-        unsigned caps; /* the request's caps, widened as the reference widens them */
+        unsigned caps;       /* the request's caps, widened as the reference widens them */
         enum edit_kind kind; /* of the edits being added */
         unsigned seq;
         struct edits *e;
@@ -64,8 +64,8 @@ static int add_rule(struct planner *p, unsigned major, unsigned minor) {
         r = ARRAY_PUSH(p->e->rules, p->e->n_rules);
         if (!r)
                 return -ENOMEM;
-        *r = (struct edit_rule){ .type = 'c', .major = (int) major, .minor = (int) minor,
-                                 .access = RULE_RW };
+        *r = (struct edit_rule){
+                .type = 'c', .major = (int) major, .minor = (int) minor, .access = RULE_RW};
         return 0;
 }
 
@@ -207,7 +207,8 @@ static int plan_compat(struct planner *p) {
             p->facts->compat_cuda_major <= have || p->e->n_ldcache_dirs == 0)
                 return 0;
         dir = strdup(CONTAINER_COMPAT_DIR);
-        dirs = dir ? realloc(p->e->ldcache_dirs, (p->e->n_ldcache_dirs + 1) * sizeof(char *)) : NULL;
+        dirs = dir ? realloc(p->e->ldcache_dirs, (p->e->n_ldcache_dirs + 1) * sizeof(char *))
+                   : NULL;
         if (!dirs) {
                 free(dir);
                 return -ENOMEM;
@@ -313,7 +314,8 @@ static int plan_devices(struct planner *p) {
         p->kind = EDIT_IMEX;
         for (size_t k = 0; r >= 0 && k < p->req->n_imex; k++) {
                 char path[80];
-                snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u", p->req->imex[k]);
+                snprintf(path, sizeof(path), "/dev/nvidia-caps-imex-channels/channel%u",
+                         p->req->imex[k]);
                 r = add_node_path(p, path);
         }
         if (r >= 0)
@@ -323,8 +325,11 @@ static int plan_devices(struct planner *p) {
 
 int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
                const struct container_facts *facts, struct edits **ret, struct nctk_error **err) {
-        struct planner p = { .inv = inv, .req = req, .layout = &facts->layout, .facts = facts,
-                             .caps = req->caps };
+        struct planner p = {.inv = inv,
+                            .req = req,
+                            .layout = &facts->layout,
+                            .facts = facts,
+                            .caps = req->caps};
         int r;
 
         /* video needs the compute libraries, display the graphics ones (as the reference). */
@@ -336,15 +341,19 @@ int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
         if (!p.e)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         r = plan_devices(&p);
-        r = r < 0 ? r : plan_files(&p, EDIT_BINARY, inv->bins, inv->n_bins, p.layout->bindir, LIB_FLAGS);
+        r = r < 0 ? r
+                  : plan_files(&p, EDIT_BINARY, inv->bins, inv->n_bins, p.layout->bindir,
+                               LIB_FLAGS);
         r = r < 0 ? r : plan_libraries(&p);
         r = r < 0 ? r : plan_compat(&p);
-        r = r < 0 ? r : plan_files(&p, EDIT_FIRMWARE, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
+        r = r < 0 ? r
+                  : plan_files(&p, EDIT_FIRMWARE, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
         r = r < 0 ? r : plan_files(&p, EDIT_IPC, inv->ipcs, inv->n_ipcs, NULL, IPC_FLAGS);
         r = r < 0 ? r : plan_files(&p, EDIT_CONFIG, inv->configs, inv->n_configs, NULL, LIB_FLAGS);
         if (r < 0) {
                 edits_free(p.e);
-                return nctk_error_set(err, -r, "cannot plan the container's edits: %s", strerror(-r));
+                return nctk_error_set(err, -r, "cannot plan the container's edits: %s",
+                                      strerror(-r));
         }
         *ret = p.e;
         return 0;

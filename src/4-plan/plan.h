@@ -7,9 +7,9 @@
 
 #include <sys/types.h>
 
-#include "nctk/nctk.h"
 #include "2-select/select.h"
 #include "3-container/container.h"
+#include "nctk/nctk.h"
 
 enum mount_flags {
         MOUNT_RDONLY = 1u << 0,
@@ -86,9 +86,9 @@ struct plan_request {
         bool mig_config, mig_monitor; /* "all" */
         size_t n_imex;
         const unsigned *imex;
-        enum compat_mode compat; /* an image's newer libcuda first in its ld cache, unless disabled */
+        enum compat_mode
+                compat; /* an image's newer libcuda first in its ld cache, unless disabled */
 };
-
 
 /* The edits for REQ on INV, in a container with FACTS. */
 int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,

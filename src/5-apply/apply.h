@@ -4,8 +4,8 @@
 
 #include <sys/types.h>
 
-#include "nctk/nctk.h"
 #include "4-plan/plan.h"
+#include "nctk/nctk.h"
 
 struct apply_opts {
         pid_t pid;          /* the container's init process */

@@ -15,9 +15,9 @@
 #include "util/macros.h"
 
 #define PROLOGUE_INSNS 6
-#define RULE_MAX_INSNS 6                  /* type, access, major, minor checks; mov; exit */
-#define PROG_MAX_INSNS 1000000            /* BPF_COMPLEXITY_LIMIT_INSNS, privileged loaders */
-#define CGROUP_MAX_PROGS 64               /* BPF_CGROUP_MAX_PROGS */
+#define RULE_MAX_INSNS 6       /* type, access, major, minor checks; mov; exit */
+#define PROG_MAX_INSNS 1000000 /* BPF_COMPLEXITY_LIMIT_INSNS, privileged loaders */
+#define CGROUP_MAX_PROGS 64    /* BPF_CGROUP_MAX_PROGS */
 #define VERIFIER_LOG_SIZE (64 * 1024)
 
 static bool arg_no_replace;
@@ -197,10 +197,8 @@ static const char *insn_problem(struct bpf_insn *insns, size_t n, size_t pc) {
                         in->imm = 0;
                 return NULL;
         case BPF_JMP:
-        case BPF_JMP32:
-                return jump_problem(in, n, pc);
-        default:
-                return "unknown instruction class";
+        case BPF_JMP32: return jump_problem(in, n, pc);
+        default: return "unknown instruction class";
         }
 }
 
@@ -211,9 +209,8 @@ int ebpf_tail_check(struct bpf_insn *insns, size_t n, struct nctk_error **err) {
                 const char *why = insn_problem(insns, n, pc);
 
                 if (why)
-                        return nctk_error_set(err, EOPNOTSUPP,
-                                              "instruction %zu (code 0x%02x): %s", pc,
-                                              insns[pc].code, why);
+                        return nctk_error_set(err, EOPNOTSUPP, "instruction %zu (code 0x%02x): %s",
+                                              pc, insns[pc].code, why);
                 if (insns[pc].code == (BPF_LD | BPF_IMM | BPF_DW))
                         pc++; /* second half of the 64-bit immediate */
         }
@@ -298,7 +295,8 @@ static int prog_get_insns(int fd, uint32_t id, struct bpf_insn **ret, size_t *re
         if (len == 0 || len % sizeof(struct bpf_insn))
                 return nctk_error_set(err, EPERM,
                                       "the kernel hides the instructions of device program %u "
-                                      "(needs CAP_BPF or CAP_SYS_ADMIN)", id);
+                                      "(needs CAP_BPF or CAP_SYS_ADMIN)",
+                                      id);
         insns = calloc(1, len); /* zeroed: valgrind cannot see the kernel write it */
         if (!insns)
                 return -ENOMEM;
@@ -314,7 +312,8 @@ static int prog_get_insns(int fd, uint32_t id, struct bpf_insn **ret, size_t *re
         if (info.xlated_prog_insns == 0 || info.xlated_prog_len != len)
                 return nctk_error_set(err, EPERM,
                                       "the kernel hides the instructions of device program %u "
-                                      "(JIT constant blinding, net.core.bpf_jit_harden=2?)", id);
+                                      "(JIT constant blinding, net.core.bpf_jit_harden=2?)",
+                                      id);
         *ret = TAKE_PTR(insns);
         *ret_n = len / sizeof(struct bpf_insn);
         return 0;
@@ -359,7 +358,8 @@ static int prog_load(const struct bpf_insn *insns, size_t n, struct nctk_error *
         if (fd == -EPERM)
                 return nctk_error_set(err, fd,
                                       "cannot load device cgroup program: %s (needs CAP_BPF and "
-                                      "CAP_NET_ADMIN, or CAP_SYS_ADMIN)", strerror(-fd));
+                                      "CAP_NET_ADMIN, or CAP_SYS_ADMIN)",
+                                      strerror(-fd));
         if (fd != -EACCES && fd != -EINVAL)
                 return nctk_error_set(err, fd, "cannot load device cgroup program: %s",
                                       strerror(-fd));
@@ -448,11 +448,11 @@ static int prepare_swap(struct swap_entry *s, const struct device_rule *rules, s
 
         s->old_fd = prog_get_fd(s->id);
         if (s->old_fd < 0)
-                return nctk_error_set(err, s->old_fd, "cannot open device program %u: %s%s",
-                                      s->id, strerror(-s->old_fd),
-                                      s->old_fd == -EPERM ? " (needs CAP_SYS_ADMIN)" :
-                                      s->old_fd == -ENOENT ? " (detached meanwhile; try again)" :
-                                                             "");
+                return nctk_error_set(err, s->old_fd, "cannot open device program %u: %s%s", s->id,
+                                      strerror(-s->old_fd),
+                                      s->old_fd == -EPERM    ? " (needs CAP_SYS_ADMIN)"
+                                      : s->old_fd == -ENOENT ? " (detached meanwhile; try again)"
+                                                             : "");
         r = prog_get_insns(s->old_fd, s->id, &old, &n_old, err);
         if (r < 0)
                 return r;
@@ -479,11 +479,11 @@ static int swap_all(int cgroup_fd, struct swap_list *s, uint32_t attach_flags,
                 /* Put back the ones already swapped: all or nothing. */
                 for (size_t j = i; j-- > 0;)
                         (void) prog_swap(cgroup_fd, s->v[j].new_fd, s->v[j].old_fd, attach_flags);
-                return nctk_error_set(err, r, "cannot replace device program %u: %s%s",
-                                      s->v[i].id, strerror(-r),
-                                      r == -EPERM ? " (needs CAP_NET_ADMIN or CAP_SYS_ADMIN)" :
-                                      r == -ENOENT ? " (replaced or detached meanwhile; retry)" :
-                                                     "");
+                return nctk_error_set(err, r, "cannot replace device program %u: %s%s", s->v[i].id,
+                                      strerror(-r),
+                                      r == -EPERM    ? " (needs CAP_NET_ADMIN or CAP_SYS_ADMIN)"
+                                      : r == -ENOENT ? " (replaced or detached meanwhile; retry)"
+                                                     : "");
         }
         return 0;
 }
@@ -528,7 +528,7 @@ int ebpf_cgroup_extend(int cgroup_fd, const struct device_rule *rules, size_t n,
         for (; swaps.n < n_ids; swaps.n++) {
                 struct swap_entry *s = &swaps.v[swaps.n];
 
-                *s = (struct swap_entry){ .id = ids[swaps.n], .old_fd = -EBADF, .new_fd = -EBADF };
+                *s = (struct swap_entry){.id = ids[swaps.n], .old_fd = -EBADF, .new_fd = -EBADF};
                 r = prepare_swap(s, rules, n, err);
                 if (r < 0) {
                         swaps.n++; /* so that its fds are closed */

@@ -148,8 +148,8 @@ static int mountinfo_find(const char *mountinfo, enum cgroup_version version, co
                 rel = path_under(path, e.root);
                 if (!rel)
                         continue;
-                *ret = rel[0] && !STREQ(rel, "/") ? path_join(e.mount_point, rel) :
-                                                   strdup(e.mount_point);
+                *ret = rel[0] && !STREQ(rel, "/") ? path_join(e.mount_point, rel)
+                                                  : strdup(e.mount_point);
                 return *ret ? 0 : -ENOMEM;
         }
         return -ENOENT;
@@ -169,8 +169,9 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
         int r = proc_cgroup_find(proc_cgroup, &version, &path);
 
         if (r == -ENOENT)
-                return nctk_error_set(err, ENOENT, "no devices controller (v1) and no cgroup2 "
-                                                   "hierarchy in the process's cgroups");
+                return nctk_error_set(err, ENOENT,
+                                      "no devices controller (v1) and no cgroup2 "
+                                      "hierarchy in the process's cgroups");
         if (r < 0)
                 return r;
         if (!cgroup_path_is_sane(path))
@@ -178,9 +179,9 @@ int cgroup_locate(const char *proc_cgroup, const char *mountinfo, struct cgroup_
                                       path);
         r = mountinfo_find(mountinfo, version, path, &dir);
         if (r == -ENOENT)
-                return nctk_error_set(err, ENOENT, "cgroup '%s' of the %s is not mounted here",
-                                      path, version == CGROUP_V1 ? "v1 devices controller" :
-                                                                   "cgroup2 hierarchy");
+                return nctk_error_set(
+                        err, ENOENT, "cgroup '%s' of the %s is not mounted here", path,
+                        version == CGROUP_V1 ? "v1 devices controller" : "cgroup2 hierarchy");
         if (r < 0)
                 return r;
         ret->version = version;
@@ -221,10 +222,11 @@ static int v1_write_rule(int fd, char type, const struct device_rule *rule, cons
                 return 0;
         if (w >= 0)
                 errno = EIO;
-        return nctk_error_set(err, errno, "cannot allow '%s' in %s/devices.allow: %s%s", line,
-                              dir, strerror(errno),
+        return nctk_error_set(err, errno, "cannot allow '%s' in %s/devices.allow: %s%s", line, dir,
+                              strerror(errno),
                               errno == EPERM ? " (the parent cgroup does not allow it, or we "
-                                               "lack CAP_SYS_ADMIN)" : "");
+                                               "lack CAP_SYS_ADMIN)"
+                                             : "");
 }
 
 /* v1 "a" would reset the cgroup to allow everything whatever follows it, so a rule of type 'a'

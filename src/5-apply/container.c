@@ -14,11 +14,11 @@
 
 #include "5-apply/apply.h"
 #include "5-apply/cgroup.h"
-#include "ldcache/write.h"
 #include "5-apply/mount.h"
 #include "5-apply/procmask.h"
 #include "5-apply/propagation.h"
 #include "5-apply/rootfs.h"
+#include "ldcache/write.h"
 #include "util/chase.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -86,11 +86,10 @@ static int sources_open(struct applier *a, struct nctk_error **err) {
         for (size_t i = 0; !a->o->no_devbind && i < e->n_nodes; i++) {
                 r = node_source_open(&e->nodes[i], &a->nodes[i]);
                 if (r < 0)
-                        return nctk_error_set(err, -r, "device node '%s' (%u:%u): %s",
-                                              e->nodes[i].source, e->nodes[i].major,
-                                              e->nodes[i].minor,
-                                              r == -ENODEV ? "not the expected character device"
-                                                           : strerror(-r));
+                        return nctk_error_set(
+                                err, -r, "device node '%s' (%u:%u): %s", e->nodes[i].source,
+                                e->nodes[i].major, e->nodes[i].minor,
+                                r == -ENODEV ? "not the expected character device" : strerror(-r));
         }
         if (e->mask_proc) {
                 r = procmask_prepare(a->inv->proc_root, e->proc_gpus, e->n_proc_gpus, &a->proc);
@@ -110,13 +109,15 @@ static int enter_mount_ns(pid_t pid, struct nctk_error **err) {
         snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int) pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return nctk_error_set(err, errno, "cannot open the mount namespace of process %d: %s",
+                return nctk_error_set(err, errno,
+                                      "cannot open the mount namespace of process %d: %s",
                                       (int) pid, strerror(errno));
         if (fstat(fd, &theirs) == 0 && stat("/proc/self/ns/mnt", &ours) == 0 &&
             theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev)
                 return 0;
         if (setns(fd, CLONE_NEWNS) < 0)
-                return nctk_error_set(err, errno, "cannot enter the mount namespace of process %d: %s",
+                return nctk_error_set(err, errno,
+                                      "cannot enter the mount namespace of process %d: %s",
                                       (int) pid, strerror(errno));
         return 0;
 }
@@ -142,7 +143,8 @@ static int apply_mounts(struct applier *a, struct nctk_error **err) {
                 /* Nothing can be created in procfs: without the mask (no driver on this host's
                  * /proc), the driver's proc files have nowhere to go. */
                 if (startswith(m->target, "/proc/") && !a->proc_masked) {
-                        log_debug("no /proc/driver/nvidia in the container: skipping '%s'", m->target);
+                        log_debug("no /proc/driver/nvidia in the container: skipping '%s'",
+                                  m->target);
                         continue;
                 }
 
@@ -192,10 +194,10 @@ static int apply_cgroup(struct applier *a, struct nctk_error **err) {
         if (!rules)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         for (size_t i = 0; i < a->e->n_rules; i++)
-                rules[i] = (struct device_rule){ .type = a->e->rules[i].type,
-                                                 .major = a->e->rules[i].major,
-                                                 .minor = a->e->rules[i].minor,
-                                                 .access = a->e->rules[i].access };
+                rules[i] = (struct device_rule){.type = a->e->rules[i].type,
+                                                .major = a->e->rules[i].major,
+                                                .minor = a->e->rules[i].minor,
+                                                .access = a->e->rules[i].access};
         /* > 0: nothing restricts devices there (no program, or only the parents'). */
         int r = cgroup_allow_devices(a->o->pid, rules, a->e->n_rules, err);
         return r < 0 ? r : 0;
@@ -232,7 +234,7 @@ static int apply_in_container(struct applier *a, struct nctk_error **err) {
 
 int apply_container(const struct nctk_inventory *inv, const struct edits *e,
                     const struct apply_opts *o, struct nctk_error **err) {
-        _cleanup_(applier_release) struct applier a = { .inv = inv, .e = e, .o = o };
+        _cleanup_(applier_release) struct applier a = {.inv = inv, .e = e, .o = o};
         int r;
 
         r = owner_of(o->pid, &a.uid, &a.gid);
@@ -249,8 +251,10 @@ int apply_container(const struct nctk_inventory *inv, const struct edits *e,
         a.rootfd = o->rootfd;
         r = rootfs_stop_propagation(a.rootfd);
         if (r < 0)
-                return nctk_error_set(err, -r, "cannot keep mounts in rootfs '%s' from propagating "
-                                      "to the host: %s", o->rootfs, strerror(-r));
+                return nctk_error_set(err, -r,
+                                      "cannot keep mounts in rootfs '%s' from propagating "
+                                      "to the host: %s",
+                                      o->rootfs, strerror(-r));
         r = apply_in_container(&a, err);
         if (r < 0)
                 journal_undo(a.rootfd, &a.j);

@@ -22,12 +22,12 @@ enum {
 };
 
 static const struct option finalize_options[] = {
-        { "proc-root", required_argument, NULL, OPT_PROC_ROOT },
-        { "mask-proc", no_argument, NULL, OPT_MASK_PROC },
-        { "proc-gpu", required_argument, NULL, OPT_PROC_GPU },
-        { "proc-mount", required_argument, NULL, OPT_PROC_MOUNT },
-        { "link", required_argument, NULL, OPT_LINK },
-        { "ldcache-dir", required_argument, NULL, OPT_LDCACHE_DIR },
+        {"proc-root", required_argument, NULL, OPT_PROC_ROOT},
+        {"mask-proc", no_argument, NULL, OPT_MASK_PROC},
+        {"proc-gpu", required_argument, NULL, OPT_PROC_GPU},
+        {"proc-mount", required_argument, NULL, OPT_PROC_MOUNT},
+        {"link", required_argument, NULL, OPT_LINK},
+        {"ldcache-dir", required_argument, NULL, OPT_LDCACHE_DIR},
         {},
 };
 
@@ -82,8 +82,7 @@ static int add_link(struct edits *e, const char *arg, struct nctk_error **err) {
         return 0;
 }
 
-static int parse_one(int opt, struct edits *e, struct finalize_opts *o,
-                     struct nctk_error **err) {
+static int parse_one(int opt, struct edits *e, struct finalize_opts *o, struct nctk_error **err) {
         switch (opt) {
         case OPT_PROC_ROOT: o->proc_root = optarg; return 0;
         case OPT_MASK_PROC: e->mask_proc = true; return 0;
@@ -115,13 +114,15 @@ int finalize_args_parse(int argc, char **argv, struct edits *e, struct finalize_
                 }
                 r = parse_one(opt, e, o, err);
                 if (r < 0)
-                        return r == -ENOMEM ? usage_error(err, "out of memory at", argv[optind - 1]) : r;
+                        return r == -ENOMEM ? usage_error(err, "out of memory at", argv[optind - 1])
+                                            : r;
         }
         if (optind != argc - 1)
-                return usage_error(err, "want one ROOTFS, got", optind < argc ? argv[optind + 1] : NULL);
+                return usage_error(err, "want one ROOTFS, got",
+                                   optind < argc ? argv[optind + 1] : NULL);
         o->rootfs = argv[optind];
         if (o->rootfs[0] != '/' || STREQ(o->rootfs, "/"))
-                return usage_error(err, "ROOTFS must be an absolute path other than '/', not", o->rootfs);
+                return usage_error(err, "ROOTFS must be an absolute path other than '/', not",
+                                   o->rootfs);
         return 0;
 }
-

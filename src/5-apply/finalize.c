@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "5-apply/apply.h"
-#include "ldcache/write.h"
 #include "5-apply/mount.h"
 #include "5-apply/procmask.h"
 #include "5-apply/rootfs.h"
+#include "ldcache/write.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -54,10 +54,12 @@ int apply_ldcache(int rootfd, char *const *dirs, size_t n, struct nctk_error **e
         for (size_t i = 0; all && i < n_conf; i++)
                 all[n_all++] = conf[i];
         if (r >= 0)
-                r = ldcache_write(rootfd, (const char *const *) all, n_all, "/etc/ld.so.cache", err);
+                r = ldcache_write(rootfd, (const char *const *) all, n_all, "/etc/ld.so.cache",
+                                  err);
         ldcache_dirs_free(conf);
         if (r < 0 && err && !*err)
-                nctk_error_set(err, -r, "cannot write the container's ld.so.cache: %s", strerror(-r));
+                nctk_error_set(err, -r, "cannot write the container's ld.so.cache: %s",
+                               strerror(-r));
         return r;
 }
 
@@ -127,7 +129,8 @@ static int proc_mounts(struct finalizer *f, struct nctk_error **err) {
         if (f->masked) {
                 int r = procmask_seal(f->rootfd);
                 if (r < 0)
-                        return nctk_error_set(err, -r, "cannot make /proc/driver/nvidia read-only: %s",
+                        return nctk_error_set(err, -r,
+                                              "cannot make /proc/driver/nvidia read-only: %s",
                                               strerror(-r));
         }
         return 0;
@@ -153,7 +156,7 @@ static int sources_open(struct finalizer *f, struct nctk_error **err) {
 }
 
 int apply_finalize(const struct edits *e, const struct finalize_opts *o, struct nctk_error **err) {
-        _cleanup_(finalizer_release) struct finalizer f = { .e = e, .o = o, .rootfd = -EBADF };
+        _cleanup_(finalizer_release) struct finalizer f = {.e = e, .o = o, .rootfd = -EBADF};
         int r;
 
         r = sources_open(&f, err);

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "5-apply/mount.h"
 #include "4-plan/plan.h"
+#include "5-apply/mount.h"
 #include "util/chase.h"
 #include "util/macros.h"
 
@@ -76,7 +76,7 @@ static unsigned long msflags_of(unsigned flags) {
 
 int mount_set_flags(int rootfd, const char *target, unsigned flags) {
         _cleanup_close_ int fd = chase_open(rootfd, target, O_PATH, 0);
-        struct mount_attr attr = { .attr_set = attr_of(flags) };
+        struct mount_attr attr = {.attr_set = attr_of(flags)};
         char proc[64];
 
         if (fd < 0)
@@ -105,13 +105,14 @@ static int attach_fallback(const struct mount_source *src, int rootfd, const cha
 
 int mount_attach(const struct mount_source *src, int rootfd, const char *target, int target_fd,
                  unsigned flags) {
-        struct mount_attr attr = { .attr_set = attr_of(flags) };
+        struct mount_attr attr = {.attr_set = attr_of(flags)};
 
         if (!src->is_tree)
                 return attach_fallback(src, rootfd, target, target_fd, flags);
         if (attr.attr_set && mount_setattr(src->fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
                 return -errno;
-        if (move_mount(src->fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        if (move_mount(src->fd, "", target_fd, "",
+                       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
         return 0;
 }

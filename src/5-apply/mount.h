@@ -10,7 +10,7 @@ struct mount_source {
         int fd;       /* a detached clone of the source (open_tree), or an O_PATH fd (fallback) */
         bool is_tree; /* fd is a detached mount */
         bool is_dir;
-        bool is_chr;  /* a character device node */
+        bool is_chr; /* a character device node */
 };
 
 /* Opens HOST_PATH as a mount source; -errno. */

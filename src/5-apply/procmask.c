@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "4-plan/plan.h"
 #include "5-apply/mount.h"
 #include "5-apply/procmask.h"
 #include "5-apply/propagation.h"
-#include "4-plan/plan.h"
 #include "util/chase.h"
 #include "util/fileio.h"
 #include "util/log.h"
@@ -101,7 +101,8 @@ void procmask_release(struct procmask_src *s) {
 }
 
 static int write_file_at(int dirfd, const char *name, const char *content) {
-        _cleanup_close_ int fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0444);
+        _cleanup_close_ int fd =
+                openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0444);
 
         if (fd < 0)
                 return -errno;
@@ -120,7 +121,8 @@ static int tmpfs_build(const struct procmask_src *s) {
             fsconfig(fsfd, FSCONFIG_SET_STRING, "size", "1m", 0) < 0 ||
             fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return -errno;
-        mnt = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        mnt = fsmount(fsfd, FSMOUNT_CLOEXEC,
+                      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (mnt < 0)
                 return -errno;
         r = write_file_at(mnt, "params", s->params);
@@ -142,8 +144,8 @@ static int tmpfs_build(const struct procmask_src *s) {
 
 static int bind_gpus(int rootfd, const struct procmask_src *s) {
         for (size_t i = 0; i < s->n_gpus; i++) {
-                struct mount_source src = { .fd = s->gpus[i].fd, .is_tree = s->gpus[i].is_tree,
-                                            .is_dir = true };
+                struct mount_source src = {
+                        .fd = s->gpus[i].fd, .is_tree = s->gpus[i].is_tree, .is_dir = true};
                 _cleanup_free_ char *target = NULL;
                 _cleanup_close_ int tfd = -EBADF;
                 int r;

@@ -14,15 +14,15 @@ struct procmask_src {
                 char *busid;
                 int fd; /* detached clone (or O_PATH fd) of /proc/driver/nvidia/gpus/<busid> */
                 bool is_tree;
-        } *gpus;
+        } * gpus;
 };
 
 int procmask_prepare(const char *proc_root, char *const *busids, size_t n,
                      struct procmask_src *ret);
 void procmask_release(struct procmask_src *s);
 /* In the container's mount namespace: a read-only tmpfs over ROOTFD's /proc/driver/nvidia with
- * the copies and the selected GPUs' directories, still writable. Returns 0, or 1 when the container has no
- * /proc/driver/nvidia (no driver loaded on this host) and nothing was done. */
+ * the copies and the selected GPUs' directories, still writable. Returns 0, or 1 when the container
+ * has no /proc/driver/nvidia (no driver loaded on this host) and nothing was done. */
 int procmask_apply(int rootfd, const struct procmask_src *s, struct journal *j);
 /* Makes the mask read-only, once the MIG capability files have been bound into it. */
 int procmask_seal(int rootfd);

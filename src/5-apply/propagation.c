@@ -42,7 +42,8 @@ int mountinfo_find(char *text, unsigned long long id, char **ret_point, bool *re
                 int n = 0;
                 const char *opt, *sep, *shared;
 
-                if (sscanf(line, "%llu %*u %*u:%*u %*s %4095s %*s%n", &mid, point, &n) < 2 || mid != id)
+                if (sscanf(line, "%llu %*u %*u:%*u %*s %4095s %*s%n", &mid, point, &n) < 2 ||
+                    mid != id)
                         continue;
                 opt = line + n;
                 sep = strstr(opt, " - ");
@@ -77,7 +78,8 @@ int rootfs_stop_propagation(int rootfd) {
                 return r;
         if (mount(NULL, point, NULL, MS_SLAVE, NULL) < 0)
                 return -errno;
-        log_debug("the rootfs mount '%s' was shared: now a slave, so nothing we mount reaches the host",
+        log_debug("the rootfs mount '%s' was shared: now a slave, so nothing we mount reaches the "
+                  "host",
                   point);
         return 1;
 }

@@ -163,7 +163,8 @@ int rootfs_target(int rootfd, const char *path, bool is_dir, uid_t uid, gid_t gi
         if (is_dir)
                 r = mkdirat(pfd, name, 0755);
         else {
-                int cfd = openat(pfd, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+                int cfd = openat(pfd, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+                                 0644);
                 r = cfd;
                 if (cfd >= 0)
                         close(cfd);

@@ -15,7 +15,7 @@ struct journal {
         struct journal_entry {
                 enum journal_kind kind;
                 char *path; /* inside the rootfs */
-        } *e;
+        } * e;
 };
 
 /* mkdir -p PATH inside ROOTFD, new directories owned by UID:GID; returns an O_PATH fd. */

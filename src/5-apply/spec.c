@@ -15,7 +15,6 @@
 #include "util/macros.h"
 #include "util/strv.h"
 
-
 static int oom(struct nctk_error **err) {
         return nctk_error_set(err, ENOMEM, "out of memory");
 }
@@ -41,9 +40,9 @@ static int child(json_t *parent, const char *path, const char *key, json_type ty
 static int append(json_t *array, json_t *item, const char *what, struct nctk_error **err) {
         /* json_array_append_new() consumes ITEM even when it fails. */
         if (!item || json_array_append_new(array, item) < 0)
-                return nctk_error_set(err, item ? ENOMEM : EINVAL,
-                                      "cannot add '%s' to config.json (not UTF-8, or out of memory)",
-                                      what);
+                return nctk_error_set(
+                        err, item ? ENOMEM : EINVAL,
+                        "cannot add '%s' to config.json (not UTF-8, or out of memory)", what);
         return 0;
 }
 
@@ -74,10 +73,10 @@ static json_t *mount_json(const struct edit_mount *m) {
                 unsigned flag;
                 const char *opt;
         } flags[] = {
-                { MOUNT_RDONLY, "ro" },
-                { MOUNT_NOSUID, "nosuid" },
-                { MOUNT_NODEV, "nodev" },
-                { MOUNT_NOEXEC, "noexec" },
+                {MOUNT_RDONLY, "ro"},
+                {MOUNT_NOSUID, "nosuid"},
+                {MOUNT_NODEV, "nodev"},
+                {MOUNT_NOEXEC, "noexec"},
         };
         json_auto_t *opts = json_pack("[s]", "bind");
 
@@ -156,9 +155,8 @@ static bool has_rule(const json_t *rules, const struct edit_rule *rule, const ch
         size_t first = 0, i;
         json_t *v = NULL;
 
-        json_array_foreach(rules, i, v)
-                if (json_is_false(json_object_get(v, "allow")))
-                        first = i + 1;
+        json_array_foreach(rules, i, v) if (json_is_false(json_object_get(v, "allow"))) first =
+                i + 1;
         for (i = first; i < json_array_size(rules); i++)
                 if (rule_equal(json_array_get(rules, i), rule, access))
                         return true;
@@ -176,7 +174,7 @@ static int add_rules(json_t *spec, const struct edits *e, struct nctk_error **er
         r = r < 0 ? r : child(res, "linux.resources.devices", "devices", JSON_ARRAY, &rules, err);
         for (size_t i = 0; r >= 0 && i < e->n_rules; i++) {
                 const struct edit_rule *rule = &e->rules[i];
-                char access[4], type[2] = { rule->type, '\0' };
+                char access[4], type[2] = {rule->type, '\0'};
 
                 access_string(rule->access, access);
                 if (has_rule(rules, rule, access))
@@ -216,9 +214,7 @@ bool spec_has_nvidia_hook(const json_t *spec) {
         json_t *hooks = hooks_of(spec, "prestart"), *h;
         size_t i;
 
-        json_array_foreach(hooks, i, h)
-                if (spec_is_nvidia_hook(h))
-                        return true;
+        json_array_foreach(hooks, i, h) if (spec_is_nvidia_hook(h)) return true;
         return false;
 }
 
@@ -289,7 +285,8 @@ static int finalize_args(json_t *args, const struct edits *e, const struct spec_
 
         for (size_t i = 0; r >= 0 && i < e->n_mounts; i++)
                 if (is_proc_target(e->mounts[i].target)) {
-                        r = arg_pair(args, "--proc-mount", e->mounts[i].source, e->mounts[i].target);
+                        r = arg_pair(args, "--proc-mount", e->mounts[i].source,
+                                     e->mounts[i].target);
                         *ret_any = true;
                 }
         if (r >= 0 && e->mask_proc) {
@@ -347,7 +344,8 @@ int spec_apply_edits(json_t *spec, const struct edits *e, const struct spec_opts
         return r;
 }
 
-/* ---- environment ------------------------------------------------------------------------------ */
+/* ---- environment ------------------------------------------------------------------------------
+ */
 
 const char *spec_getenv(const json_t *spec, const char *name) {
         json_t *env = json_object_get(json_object_get(spec, "process"), "env"), *v;

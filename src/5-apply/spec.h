@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
-#include "nctk/nctk.h"
 #include "4-plan/plan.h"
+#include "nctk/nctk.h"
 
 /* The hidden subcommand the createContainer hook runs (src/cmd/hook-finalize.c):
  *   nctk hook-finalize [--proc-root DIR] [--mask-proc BUSID]... [--proc-mount SRC::DST]...
@@ -21,8 +21,9 @@
 #define SPEC_HOOK_PATH_ENV "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct spec_opts {
-        const char *hook_path; /* absolute path of the nctk binary, run as the createContainer hook */
-        const char *rootfs;    /* the container's rootfs, absolute: the hook's ROOTFS */
+        const char
+                *hook_path; /* absolute path of the nctk binary, run as the createContainer hook */
+        const char *rootfs; /* the container's rootfs, absolute: the hook's ROOTFS */
         const char *proc_root; /* the driver's procfs (inventory's proc_root); NULL: "/proc" */
         bool no_cgroups;       /* add no linux.resources.devices rules */
 };

@@ -24,18 +24,18 @@ enum {
 };
 
 static const struct option global_options[] = {
-        { "debug", required_argument, NULL, 'd' },
-        { "load-kmods", no_argument, NULL, 'k' },
-        { "ldcache", required_argument, NULL, 'l' },
-        { "no-create-imex-channels", no_argument, NULL, OPT_NO_CREATE_IMEX },
-        { "no-pivot", no_argument, NULL, 'n' },
-        { "root", required_argument, NULL, 'r' },
-        { "dev-root", required_argument, NULL, OPT_DEV_ROOT },
-        { "proc-root", required_argument, NULL, OPT_PROC_ROOT },
-        { "user", optional_argument, NULL, 'u' },
-        { "version", no_argument, NULL, 'V' },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "usage", no_argument, NULL, OPT_USAGE },
+        {"debug", required_argument, NULL, 'd'},
+        {"load-kmods", no_argument, NULL, 'k'},
+        {"ldcache", required_argument, NULL, 'l'},
+        {"no-create-imex-channels", no_argument, NULL, OPT_NO_CREATE_IMEX},
+        {"no-pivot", no_argument, NULL, 'n'},
+        {"root", required_argument, NULL, 'r'},
+        {"dev-root", required_argument, NULL, OPT_DEV_ROOT},
+        {"proc-root", required_argument, NULL, OPT_PROC_ROOT},
+        {"user", optional_argument, NULL, 'u'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"usage", no_argument, NULL, OPT_USAGE},
         {},
 };
 
@@ -71,7 +71,7 @@ void cli_log_sink(enum nctk_log_level level, const char *file, int line, const c
         struct cli_ctx *c = userdata;
 
         if (c->debug) {
-                static const char lv[] = { 'E', 'W', 'I', 'D' };
+                static const char lv[] = {'E', 'W', 'I', 'D'};
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 fprintf(c->debug, "%c%ld.%06ld %d %s:%d] %s\n", lv[level], (long) ts.tv_sec,
@@ -82,7 +82,7 @@ void cli_log_sink(enum nctk_log_level level, const char *file, int line, const c
 }
 
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err) {
-        cmd_error(&(struct cmd_sink){ c->prog, c->debug, NULL, NULL }, "%s error: %s", stage,
+        cmd_error(&(struct cmd_sink){c->prog, c->debug, NULL, NULL}, "%s error: %s", stage,
                   err && err->msg ? err->msg : "unknown error");
 }
 
@@ -108,7 +108,7 @@ int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) {
         va_start(ap, fmt);
         n = vasprintf(&msg, fmt, ap);
         va_end(ap);
-        return cmd_error(&(struct cmd_sink){ c->prog, c->debug, NULL, NULL }, "input error: %s",
+        return cmd_error(&(struct cmd_sink){c->prog, c->debug, NULL, NULL}, "input error: %s",
                          n < 0 ? "out of memory" : msg);
 }
 
@@ -151,36 +151,39 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
                         }
                         break;
                 case 'V':
-                        printf("cli-version: %s\nlib-version: %s\n", nctk_version(), nctk_version());
+                        printf("cli-version: %s\nlib-version: %s\n", nctk_version(),
+                               nctk_version());
                         return 0;
                 case OPT_USAGE:
                         printf("Usage: %s [-knV?] [-d FILE] [-l FILE] [-r PATH] [-u[UID[:GID]]] "
-                               "COMMAND [ARG...]\n", c->prog);
+                               "COMMAND [ARG...]\n",
+                               c->prog);
                         return 0;
-                case OPT_HELP:
-                        cli_help(stdout, c->prog);
-                        return 0;
+                case OPT_HELP: cli_help(stdout, c->prog); return 0;
                 case '?':
                         if (STREQ(argv[optind - 1], "-?")) {
                                 cli_help(stdout, c->prog);
                                 return 0;
                         }
-                        fprintf(stderr, "%s: input error: unknown or incomplete option '%s'\n"
-                                "Try '%s --help' for more information.\n", c->prog,
-                                argv[optind - 1], c->prog);
+                        fprintf(stderr,
+                                "%s: input error: unknown or incomplete option '%s'\n"
+                                "Try '%s --help' for more information.\n",
+                                c->prog, argv[optind - 1], c->prog);
                         return -1;
                 }
         }
         if (optind >= argc) {
-                fprintf(stderr, "%s: input error: missing command\nTry '%s --help' for more "
-                        "information.\n", c->prog, c->prog);
+                fprintf(stderr,
+                        "%s: input error: missing command\nTry '%s --help' for more "
+                        "information.\n",
+                        c->prog, c->prog);
                 return -1;
         }
         return optind;
 }
 
 int cli_main(const char *prog, int argc, char **argv) {
-        struct cli_ctx c = { .prog = prog };
+        struct cli_ctx c = {.prog = prog};
         int idx, r;
 
         pipeline_opts_init(&c.popts);
@@ -195,8 +198,10 @@ int cli_main(const char *prog, int argc, char **argv) {
         else if (STREQ(argv[idx], "configure"))
                 r = configure_main(&c, argc - idx, argv + idx);
         else {
-                fprintf(stderr, "%s: input error: unknown command '%s'\nTry '%s --help' for more "
-                        "information.\n", prog, argv[idx], prog);
+                fprintf(stderr,
+                        "%s: input error: unknown command '%s'\nTry '%s --help' for more "
+                        "information.\n",
+                        prog, argv[idx], prog);
                 r = 1;
         }
         nctk_set_log_sink(NULL, NULL);

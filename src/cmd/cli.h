@@ -42,7 +42,8 @@ void cli_log_sink(enum nctk_log_level level, const char *file, int line, const c
 /* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);
 /* Prints "PROG: input error: ..." and returns -1. */
-int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_input_error(const struct cli_ctx *c, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 /* request-args.c: the options configure and list share */
 /* Appends ",ITEM" to a comma list, as repeated --device options join. */
@@ -65,17 +66,17 @@ enum {
         OPT_NO_CNTLIBS,
         OPT_COMPAT_MODE,
 };
-#define REQUEST_OPTIONS                                                                  \
-        { "device", required_argument, NULL, 'd' },                                      \
-        { "compute", no_argument, NULL, 'c' }, { "utility", no_argument, NULL, 'u' },    \
-        { "video", no_argument, NULL, 'v' }, { "graphics", no_argument, NULL, 'g' },     \
-        { "display", no_argument, NULL, 'D' }, { "ngx", no_argument, NULL, 'n' },        \
-        { "compat32", no_argument, NULL, OPT_COMPAT32 },                                 \
-        { "mig-config", required_argument, NULL, OPT_MIG_CONFIG },                       \
-        { "mig-monitor", required_argument, NULL, OPT_MIG_MONITOR },                     \
-        { "imex-channel", required_argument, NULL, OPT_IMEX },                           \
-        { "no-persistenced", no_argument, NULL, OPT_NO_PERSISTENCED },                   \
-        { "no-fabricmanager", no_argument, NULL, OPT_NO_FABRICMANAGER },                 \
-        { "no-gsp-firmware", no_argument, NULL, OPT_NO_GSP }
+#define REQUEST_OPTIONS                                                                            \
+        {"device", required_argument, NULL, 'd'}, {"compute", no_argument, NULL, 'c'},             \
+                {"utility", no_argument, NULL, 'u'}, {"video", no_argument, NULL, 'v'},            \
+                {"graphics", no_argument, NULL, 'g'}, {"display", no_argument, NULL, 'D'},         \
+                {"ngx", no_argument, NULL, 'n'}, {"compat32", no_argument, NULL, OPT_COMPAT32},    \
+                {"mig-config", required_argument, NULL, OPT_MIG_CONFIG},                           \
+                {"mig-monitor", required_argument, NULL, OPT_MIG_MONITOR},                         \
+                {"imex-channel", required_argument, NULL, OPT_IMEX},                               \
+                {"no-persistenced", no_argument, NULL, OPT_NO_PERSISTENCED},                       \
+                {"no-fabricmanager", no_argument, NULL, OPT_NO_FABRICMANAGER}, {                   \
+                "no-gsp-firmware", no_argument, NULL, OPT_NO_GSP                                   \
+        }
 
 #endif

@@ -22,15 +22,15 @@ enum {
 
 static const struct option configure_options[] = {
         REQUEST_OPTIONS,
-        { "pid", required_argument, NULL, 'p' },
-        { "require", required_argument, NULL, 'r' },
-        { "ldconfig", required_argument, NULL, 'l' },
-        { "no-cgroups", no_argument, NULL, OPT_NO_CGROUPS },
-        { "no-devbind", no_argument, NULL, OPT_NO_DEVBIND },
-        { "no-cntlibs", no_argument, NULL, OPT_NO_CNTLIBS },
-        { "cuda-compat-mode", required_argument, NULL, OPT_COMPAT_MODE },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "usage", no_argument, NULL, OPT_USAGE },
+        {"pid", required_argument, NULL, 'p'},
+        {"require", required_argument, NULL, 'r'},
+        {"ldconfig", required_argument, NULL, 'l'},
+        {"no-cgroups", no_argument, NULL, OPT_NO_CGROUPS},
+        {"no-devbind", no_argument, NULL, OPT_NO_DEVBIND},
+        {"no-cntlibs", no_argument, NULL, OPT_NO_CNTLIBS},
+        {"cuda-compat-mode", required_argument, NULL, OPT_COMPAT_MODE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"usage", no_argument, NULL, OPT_USAGE},
         {},
 };
 
@@ -65,7 +65,6 @@ static void configure_help(const char *prog) {
                "  -v, --video                Enable video capability\n",
                prog);
 }
-
 
 static int parse_pid(const struct cli_ctx *c, struct configure_target *t, const char *arg) {
         char *end;
@@ -134,12 +133,15 @@ static int configure_parse(struct cli_ctx *c, int argc, char **argv, struct cont
                         return -1;
         }
         if (optind != argc - 1)
-                return cli_input_error(c, "configure: %s", optind >= argc ? "missing ROOTFS argument"
-                                                                          : "more than one ROOTFS");
+                return cli_input_error(c, "configure: %s",
+                                       optind >= argc ? "missing ROOTFS argument"
+                                                      : "more than one ROOTFS");
         t->rootfs = argv[optind];
         if (t->rootfs[0] != '/' || STREQ(t->rootfs, "/"))
-                return cli_input_error(c, "configure: ROOTFS must be an absolute path other than "
-                                       "'/', not '%s'", t->rootfs);
+                return cli_input_error(c,
+                                       "configure: ROOTFS must be an absolute path other than "
+                                       "'/', not '%s'",
+                                       t->rootfs);
         if (!t->pid)
                 t->pid = getppid();
         return 1;
@@ -159,8 +161,11 @@ int configure_run(struct cli_ctx *c, const struct container_request *q,
         if (r < 0) {
                 cli_error(c, pipeline_stage_name(p.stage), err);
         } else {
-                struct apply_opts ao = { .pid = t->pid, .rootfd = p.rootfd, .rootfs = t->rootfs,
-                                         .no_cgroups = t->no_cgroups, .no_devbind = t->no_devbind };
+                struct apply_opts ao = {.pid = t->pid,
+                                        .rootfd = p.rootfd,
+                                        .rootfs = t->rootfs,
+                                        .no_cgroups = t->no_cgroups,
+                                        .no_devbind = t->no_devbind};
                 r = apply_container(p.inv, p.edits, &ao, &err);
                 if (r < 0)
                         cli_error(c, "mount", err);

@@ -6,9 +6,9 @@
 #include <stdio.h>
 
 struct cmd_sink {
-        const char *prog;           /* the name errors are printed under */
-        FILE *debug;                /* the debug log, or NULL */
-        const char *runc_log;       /* the runtime shim's --log, or NULL */
+        const char *prog;            /* the name errors are printed under */
+        FILE *debug;                 /* the debug log, or NULL */
+        const char *runc_log;        /* the runtime shim's --log, or NULL */
         const char *runc_log_format; /* its --log-format */
 };
 

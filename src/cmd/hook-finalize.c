@@ -37,7 +37,7 @@ static void drain_stdin(void) {
 }
 
 int hook_finalize_main(int argc, char **argv) {
-        struct finalize_opts o = { .uid = geteuid(), .gid = getegid() };
+        struct finalize_opts o = {.uid = geteuid(), .gid = getegid()};
         struct edits *e = calloc(1, sizeof(*e));
         struct nctk_error *err = NULL;
         int r;
@@ -52,7 +52,7 @@ int hook_finalize_main(int argc, char **argv) {
         r = r < 0 ? r : apply_finalize(e, &o, &err);
         nctk_set_log_sink(NULL, NULL);
         if (r < 0)
-                cmd_error(&(struct cmd_sink){ PROG, NULL, NULL, NULL }, "%s",
+                cmd_error(&(struct cmd_sink){PROG, NULL, NULL, NULL}, "%s",
                           err && err->msg ? err->msg : strerror(-r));
         nctk_error_free(&err);
         edits_free(e);

@@ -25,25 +25,26 @@ struct hook_opts {
         const char *config;
 };
 
-static const struct cmd_sink hook_out = { HOOK_PROG, NULL, NULL, NULL };
+static const struct cmd_sink hook_out = {HOOK_PROG, NULL, NULL, NULL};
 #define hook_fail(...) cmd_error(&hook_out, __VA_ARGS__)
 
 static void hook_usage(FILE *f, const char *prog) {
-        fprintf(f, "Usage of %s:\n"
-                   "  -config string\n"
-                   "        configuration file\n"
-                   "  -debug\n"
-                   "        enable debug output\n"
-                   "  -version\n"
-                   "        enable version output\n"
-                   "\n"
-                   "Commands:\n"
-                   "  prestart\n"
-                   "        run the prestart hook\n"
-                   "  poststart\n"
-                   "        no-op\n"
-                   "  poststop\n"
-                   "        no-op\n",
+        fprintf(f,
+                "Usage of %s:\n"
+                "  -config string\n"
+                "        configuration file\n"
+                "  -debug\n"
+                "        enable debug output\n"
+                "  -version\n"
+                "        enable version output\n"
+                "\n"
+                "Commands:\n"
+                "  prestart\n"
+                "        run the prestart hook\n"
+                "  poststart\n"
+                "        no-op\n"
+                "  poststop\n"
+                "        no-op\n",
                 prog);
 }
 
@@ -167,7 +168,8 @@ static int mode_check(const struct nctk_config *cfg, const struct container_requ
         return hook_fail("invoking the NVIDIA Container Runtime Hook directly (e.g. specifying the "
                          "docker --gpus flag) is not supported in mode '%s'%s. Please use the "
                          "NVIDIA Container Runtime (e.g. specify the --runtime=nvidia flag) "
-                         "instead", mode, r->only_cdi_devices ? " with CDI devices" : "");
+                         "instead",
+                         mode, r->only_cdi_devices ? " with CDI devices" : "");
 }
 
 /* The global options nvidia-container-cli would get from the reference hook. */
@@ -206,9 +208,9 @@ static int request_of(const json_t *spec, const struct nctk_config *cfg,
 
 static int configure_request(const struct hook_opts *o, const struct nctk_config *cfg,
                              const struct container_request *req, pid_t pid, const char *rootfs) {
-        struct cli_ctx c = { .prog = HOOK_PROG };
-        struct configure_target t = { .pid = pid, .rootfs = rootfs,
-                                      .no_cgroups = cfg->cli.no_cgroups };
+        struct cli_ctx c = {.prog = HOOK_PROG};
+        struct configure_target t = {
+                .pid = pid, .rootfs = rootfs, .no_cgroups = cfg->cli.no_cgroups};
         int r;
 
         r = ctx_setup(&c, cfg, o->debug);
@@ -227,7 +229,7 @@ static int configure_request(const struct hook_opts *o, const struct nctk_config
 }
 
 static int prestart(const struct hook_opts *o) {
-        struct bundle b = { .dirfd = -EBADF };
+        struct bundle b = {.dirfd = -EBADF};
         struct container_request *req = NULL;
         struct nctk_config *cfg = NULL;
         struct nctk_error *err = NULL;

@@ -12,10 +12,10 @@
 enum { OPT_CSV = 0x100, OPT_JSON, OPT_USAGE, OPT_HELP };
 
 static const struct option info_options[] = {
-        { "csv", no_argument, NULL, OPT_CSV },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "usage", no_argument, NULL, OPT_USAGE },
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"usage", no_argument, NULL, OPT_USAGE},
         {},
 };
 
@@ -40,8 +40,8 @@ static void arch_string(const struct nctk_gpu *g, char *buf, size_t size) {
 }
 
 static void info_text(const struct nctk_inventory *inv) {
-        printf("%-15s %s\n%-15s %s\n", "NVRM version:", inv->driver_version, "CUDA version:",
-               inv->cuda_version);
+        printf("%-15s %s\n%-15s %s\n", "NVRM version:", inv->driver_version,
+               "CUDA version:", inv->cuda_version);
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct nctk_gpu *g = &inv->gpus[i];
                 char arch[16];
@@ -75,7 +75,8 @@ static int info_json(const struct nctk_inventory *inv) {
         json_auto_t *j = inventory_json(inv);
 
         if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
-                fprintf(stderr, "cannot write the JSON output: %s\n", j ? "write error" : "out of memory");
+                fprintf(stderr, "cannot write the JSON output: %s\n",
+                        j ? "write error" : "out of memory");
                 return -EIO;
         }
         putchar('\n');

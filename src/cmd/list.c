@@ -30,13 +30,13 @@ struct list_item {
 
 static const struct option list_options[] = {
         REQUEST_OPTIONS,
-        { "libraries", no_argument, NULL, 'l' },
-        { "binaries", no_argument, NULL, 'b' },
-        { "ipcs", no_argument, NULL, 'i' },
-        { "firmwares", no_argument, NULL, 'f' },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "usage", no_argument, NULL, OPT_USAGE },
+        {"libraries", no_argument, NULL, 'l'},
+        {"binaries", no_argument, NULL, 'b'},
+        {"ipcs", no_argument, NULL, 'i'},
+        {"firmwares", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"usage", no_argument, NULL, OPT_USAGE},
         {},
 };
 
@@ -66,10 +66,9 @@ static void list_help(const char *prog) {
                prog);
 }
 
-
 /* One option: 1 taken, 0 exit successfully, -1 usage error. */
-static int list_option(struct cli_ctx *c, struct container_request *q, struct list_args *a,
-                       int opt, char **argv) {
+static int list_option(struct cli_ctx *c, struct container_request *q, struct list_args *a, int opt,
+                       char **argv) {
         int r = cli_request_option(c, q, opt, optarg);
 
         if (r != 0)
@@ -143,9 +142,9 @@ static const char *kind_name(enum edit_kind kind, bool is_node, const struct lis
 /* The reference's sections: devices and MIG files, binaries, libraries, IPCs, firmware. */
 static int section_of(enum edit_kind kind) {
         static const int order[] = {
-                [EDIT_CONTROL] = 0, [EDIT_GPU] = 0,      [EDIT_MIG_PARENT] = 0,
-                [EDIT_MIG] = 0,     [EDIT_IMEX] = 0,     [EDIT_BINARY] = 1,
-                [EDIT_LIBRARY] = 2, [EDIT_LIBRARY32] = 3, [EDIT_IPC] = 4,
+                [EDIT_CONTROL] = 0,  [EDIT_GPU] = 0,       [EDIT_MIG_PARENT] = 0,
+                [EDIT_MIG] = 0,      [EDIT_IMEX] = 0,      [EDIT_BINARY] = 1,
+                [EDIT_LIBRARY] = 2,  [EDIT_LIBRARY32] = 3, [EDIT_IPC] = 4,
                 [EDIT_FIRMWARE] = 5, [EDIT_CONFIG] = 6,
         };
 
@@ -164,8 +163,8 @@ static int collect_one(struct list_item *items, size_t *n, enum edit_kind kind, 
         const char *name = kind_name(kind, is_node, a, q);
 
         if (name)
-                items[(*n)++] = (struct list_item){ .kind = name, .path = path,
-                                                    .seq = (unsigned) section_of(kind) << 24 | seq };
+                items[(*n)++] = (struct list_item){
+                        .kind = name, .path = path, .seq = (unsigned) section_of(kind) << 24 | seq};
         return 0;
 }
 

@@ -21,14 +21,16 @@ static bool is_hook_name(const char *name) {
 }
 
 static void usage(FILE *f) {
-        fprintf(f, "Usage: nctk COMMAND [ARG...]\n"
-                   "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
-                   "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
-                   "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
-                   "                                      (as nvidia-container-runtime-hook)\n"
-                   "\n"
-                   "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
-                   "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other name)\n");
+        fprintf(f,
+                "Usage: nctk COMMAND [ARG...]\n"
+                "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
+                "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
+                "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
+                "                                      (as nvidia-container-runtime-hook)\n"
+                "\n"
+                "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
+                "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other "
+                "name)\n");
 }
 
 /* The runtime shim's mode forced by the name it was called by (the reference installs

@@ -47,8 +47,10 @@ static int parse_imex(const struct cli_ctx *c, struct container_request *q, cons
                 v = strtoul(p, &end, 10);
                 if (end == p || (*end && *end != ',') || errno || v >= REQUEST_IMEX_CHANNEL_MAX ||
                     q->n_imex >= REQUEST_IMEX_MAX)
-                        return cli_input_error(c, "invalid IMEX channel '%s' (want numbers below "
-                                               "1048576, at most 64)", arg);
+                        return cli_input_error(c,
+                                               "invalid IMEX channel '%s' (want numbers below "
+                                               "1048576, at most 64)",
+                                               arg);
                 q->imex[q->n_imex++] = (unsigned) v;
                 p = end;
         }
@@ -63,8 +65,10 @@ static int parse_compat(const struct cli_ctx *c, struct container_request *q, co
         else if (STREQ(arg, "ldconfig"))
                 q->compat = COMPAT_LDCONFIG;
         else
-                return cli_input_error(c, "invalid --cuda-compat-mode '%s' (disabled, mount or "
-                                       "ldconfig)", arg);
+                return cli_input_error(c,
+                                       "invalid --cuda-compat-mode '%s' (disabled, mount or "
+                                       "ldconfig)",
+                                       arg);
         return 1;
 }
 

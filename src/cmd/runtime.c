@@ -30,13 +30,13 @@ struct shim {
         const char *forced_mode;
         struct nctk_config *cfg;
         struct runtime_args ra;
-        FILE *debug; /* nvidia-container-runtime.debug, when set */
+        FILE *debug;                   /* nvidia-container-runtime.debug, when set */
         struct container_request *req; /* what the container asks for (src/2-select/request.c) */
 };
 
 static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
                      void *userdata) {
-        static const char lv[] = { 'E', 'W', 'I', 'D' };
+        static const char lv[] = {'E', 'W', 'I', 'D'};
         struct shim *s = userdata;
         struct timespec ts;
 
@@ -45,9 +45,10 @@ static void log_sink(enum nctk_log_level level, const char *file, int line, cons
                 ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
 }
 
-static int shim_error(const struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int shim_error(const struct shim *s, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 static int shim_error(const struct shim *s, const char *fmt, ...) {
-        struct cmd_sink out = { s->prog, s->debug, s->ra.log, s->ra.log_format };
+        struct cmd_sink out = {s->prog, s->debug, s->ra.log, s->ra.log_format};
         va_list ap;
 
         va_start(ap, fmt);
@@ -77,10 +78,11 @@ static int shim_pipeline_error(enum pipeline_stage stage, struct nctk_error **er
         return -((*err) ? (*err)->errnum : EINVAL);
 }
 
-static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs, struct nctk_error **err) {
+static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
+                    struct nctk_error **err) {
         _cleanup_free_ char *self = NULL;
         struct pipeline_opts o;
-        struct pipeline p = { .rootfd = -EBADF };
+        struct pipeline p = {.rootfd = -EBADF};
         int r;
 
         r = shim_self_path(&self);
@@ -91,9 +93,10 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs, stru
         if (r >= 0 && (r = pipeline_run(&p, &o, s->req, err)) < 0)
                 r = shim_pipeline_error(p.stage, err);
         if (r >= 0) {
-                struct spec_opts so = { .hook_path = self, .rootfs = rootfs,
-                                        .proc_root = p.inv->proc_root,
-                                        .no_cgroups = s->cfg->cli.no_cgroups };
+                struct spec_opts so = {.hook_path = self,
+                                       .rootfs = rootfs,
+                                       .proc_root = p.inv->proc_root,
+                                       .no_cgroups = s->cfg->cli.no_cgroups};
                 log_debug("cdi: %zu mounts, %zu nodes, %zu rules into config.json",
                           p.edits->n_mounts, p.edits->n_nodes, p.edits->n_rules);
                 spec_remove_nvidia_hooks(spec);
@@ -111,8 +114,10 @@ static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_e
         int r;
 
         if (shim_mode_resolve(s->cfg, s->forced_mode, &mode) < 0)
-                return nctk_error_set(err, EINVAL, "mode '%s' is not supported (auto, legacy, cdi, "
-                                      "jit-cdi)", s->forced_mode ? s->forced_mode : s->cfg->runtime.mode);
+                return nctk_error_set(err, EINVAL,
+                                      "mode '%s' is not supported (auto, legacy, cdi, "
+                                      "jit-cdi)",
+                                      s->forced_mode ? s->forced_mode : s->cfg->runtime.mode);
         if (mode == SHIM_LEGACY) {
                 r = shim_hook_path(s->cfg, &path);
                 if (r < 0)
@@ -126,7 +131,7 @@ static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_e
 }
 
 static int shim_modify(struct shim *s) {
-        struct bundle b = { .dirfd = -EBADF };
+        struct bundle b = {.dirfd = -EBADF};
         struct nctk_error *err = NULL;
         int r;
 
@@ -152,7 +157,8 @@ static int shim_modify(struct shim *s) {
         return r < 0 ? -1 : 0;
 }
 
-/* ---- main -------------------------------------------------------------------------------------- */
+/* ---- main --------------------------------------------------------------------------------------
+ */
 
 static int exec_runtime(struct shim *s, const char *path, int argc, char **argv) {
         _cleanup_free_ char **nargv = calloc((size_t) argc + 1, sizeof(char *));
@@ -199,8 +205,10 @@ static int shim_run(struct shim *s, int argc, char **argv) {
                 s->ra = (struct runtime_args){}; /* runc reports the bad command line */
         r = runtime_find(s->cfg->runtime.runtimes, getenv("PATH"), &runtime);
         if (r < 0)
-                return shim_error(s, "no low-level runtime found among nvidia-container-runtime."
-                                  "runtimes in '%s': %s", cpath, strerror(-r));
+                return shim_error(s,
+                                  "no low-level runtime found among nvidia-container-runtime."
+                                  "runtimes in '%s': %s",
+                                  cpath, strerror(-r));
         log_debug("%s: runtime %s, subcommand %s", s->prog, runtime,
                   s->ra.subcommand ? argv[s->ra.subcommand] : "(none)");
         if (s->ra.modifies && shim_modify(s) < 0)
@@ -211,7 +219,7 @@ static int shim_run(struct shim *s, int argc, char **argv) {
 }
 
 int runtime_main(const char *prog, int argc, char **argv, const char *forced_mode) {
-        struct shim s = { .prog = prog, .forced_mode = forced_mode };
+        struct shim s = {.prog = prog, .forced_mode = forced_mode};
         int r = shim_run(&s, argc, argv);
 
         /* Only reached on failure: success execs the runtime. */

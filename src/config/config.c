@@ -30,58 +30,55 @@ struct key_map {
 #define FEAT "features."
 
 static const struct key_map key_map[] = {
-        { "disable-require", KEY_BOOL, CFG(disable_require) },
-        { "swarm-resource", KEY_STRING, CFG(swarm_resource) },
-        { "accept-nvidia-visible-devices-envvar-when-unprivileged", KEY_BOOL,
-          CFG(accept_envvar_when_unprivileged) },
-        { "accept-nvidia-visible-devices-as-volume-mounts", KEY_BOOL, CFG(accept_volume_mounts) },
-        { "supported-driver-capabilities", KEY_STRING, CFG(supported_driver_capabilities) },
+        {"disable-require", KEY_BOOL, CFG(disable_require)},
+        {"swarm-resource", KEY_STRING, CFG(swarm_resource)},
+        {"accept-nvidia-visible-devices-envvar-when-unprivileged", KEY_BOOL,
+         CFG(accept_envvar_when_unprivileged)},
+        {"accept-nvidia-visible-devices-as-volume-mounts", KEY_BOOL, CFG(accept_volume_mounts)},
+        {"supported-driver-capabilities", KEY_STRING, CFG(supported_driver_capabilities)},
 
-        { CLI "root", KEY_STRING, CFG(cli.root) },
-        { CLI "path", KEY_STRING, CFG(cli.path) },
-        { CLI "environment", KEY_STRV, CFG(cli.environment) },
-        { CLI "debug", KEY_STRING, CFG(cli.debug) },
-        { CLI "ldcache", KEY_STRING, CFG(cli.ldcache) },
-        { CLI "proc-root", KEY_STRING, CFG(cli.proc_root) },
-        { CLI "load-kmods", KEY_BOOL, CFG(cli.load_kmods) },
-        { CLI "no-pivot", KEY_BOOL, CFG(cli.no_pivot) },
-        { CLI "no-cgroups", KEY_BOOL, CFG(cli.no_cgroups) },
-        { CLI "user", KEY_STRING, CFG(cli.user) },
-        { CLI "ldconfig", KEY_STRING, CFG(cli.ldconfig) },
+        {CLI "root", KEY_STRING, CFG(cli.root)},
+        {CLI "path", KEY_STRING, CFG(cli.path)},
+        {CLI "environment", KEY_STRV, CFG(cli.environment)},
+        {CLI "debug", KEY_STRING, CFG(cli.debug)},
+        {CLI "ldcache", KEY_STRING, CFG(cli.ldcache)},
+        {CLI "proc-root", KEY_STRING, CFG(cli.proc_root)},
+        {CLI "load-kmods", KEY_BOOL, CFG(cli.load_kmods)},
+        {CLI "no-pivot", KEY_BOOL, CFG(cli.no_pivot)},
+        {CLI "no-cgroups", KEY_BOOL, CFG(cli.no_cgroups)},
+        {CLI "user", KEY_STRING, CFG(cli.user)},
+        {CLI "ldconfig", KEY_STRING, CFG(cli.ldconfig)},
 
-        { RT "debug", KEY_STRING, CFG(runtime.debug) },
-        { RT "log-level", KEY_STRING, CFG(runtime.log_level) },
-        { RT "runtimes", KEY_STRV, CFG(runtime.runtimes) },
-        { RT "mode", KEY_STRING, CFG(runtime.mode) },
-        { RT "modes.cdi.spec-dirs", KEY_STRV, CFG(runtime.cdi_spec_dirs) },
-        { RT "modes.cdi.default-kind", KEY_STRING, CFG(runtime.cdi_default_kind) },
-        { RT "modes.cdi.annotation-prefixes", KEY_STRV, CFG(runtime.cdi_annotation_prefixes) },
-        { RT "modes.csv.mount-spec-path", KEY_STRING, CFG(runtime.csv_mount_spec_path) },
-        { RT "modes.csv.compat-container-root", KEY_STRING,
-          CFG(runtime.csv_compat_container_root) },
-        { RT "modes.jit-cdi.nvcdi-feature-flags", KEY_STRV, CFG(runtime.jit_cdi_feature_flags) },
-        { RT "modes.jit-cdi.nvcdi-disable-hooks", KEY_STRV, CFG(runtime.jit_cdi_disable_hooks) },
-        { RT "modes.legacy.cuda-compat-mode", KEY_STRING, CFG(runtime.legacy_cuda_compat_mode) },
+        {RT "debug", KEY_STRING, CFG(runtime.debug)},
+        {RT "log-level", KEY_STRING, CFG(runtime.log_level)},
+        {RT "runtimes", KEY_STRV, CFG(runtime.runtimes)},
+        {RT "mode", KEY_STRING, CFG(runtime.mode)},
+        {RT "modes.cdi.spec-dirs", KEY_STRV, CFG(runtime.cdi_spec_dirs)},
+        {RT "modes.cdi.default-kind", KEY_STRING, CFG(runtime.cdi_default_kind)},
+        {RT "modes.cdi.annotation-prefixes", KEY_STRV, CFG(runtime.cdi_annotation_prefixes)},
+        {RT "modes.csv.mount-spec-path", KEY_STRING, CFG(runtime.csv_mount_spec_path)},
+        {RT "modes.csv.compat-container-root", KEY_STRING, CFG(runtime.csv_compat_container_root)},
+        {RT "modes.jit-cdi.nvcdi-feature-flags", KEY_STRV, CFG(runtime.jit_cdi_feature_flags)},
+        {RT "modes.jit-cdi.nvcdi-disable-hooks", KEY_STRV, CFG(runtime.jit_cdi_disable_hooks)},
+        {RT "modes.legacy.cuda-compat-mode", KEY_STRING, CFG(runtime.legacy_cuda_compat_mode)},
 
-        { "nvidia-container-runtime-hook.path", KEY_STRING, CFG(hook.path) },
-        { "nvidia-container-runtime-hook.skip-mode-detection", KEY_BOOL,
-          CFG(hook.skip_mode_detection) },
-        { "nvidia-ctk.path", KEY_STRING, CFG(ctk.path) },
+        {"nvidia-container-runtime-hook.path", KEY_STRING, CFG(hook.path)},
+        {"nvidia-container-runtime-hook.skip-mode-detection", KEY_BOOL,
+         CFG(hook.skip_mode_detection)},
+        {"nvidia-ctk.path", KEY_STRING, CFG(ctk.path)},
 
-        { FEAT "allow-cuda-compat-libs-from-container", KEY_BOOL,
-          CFG(features.allow_cuda_compat_libs_from_container) },
-        { FEAT "allow-ldconfig-from-container", KEY_BOOL,
-          CFG(features.allow_ldconfig_from_container) },
-        { FEAT "allow-unknown-oci-spec-fields", KEY_BOOL,
-          CFG(features.allow_unknown_oci_spec_fields) },
-        { FEAT "disable-cuda-compat-lib-hook", KEY_BOOL,
-          CFG(features.disable_cuda_compat_lib_hook) },
-        { FEAT "disable-imex-channel-creation", KEY_BOOL,
-          CFG(features.disable_imex_channel_creation) },
-        { FEAT "ignore-imex-channel-requests", KEY_BOOL,
-          CFG(features.ignore_imex_channel_requests) },
-        { FEAT "no-additional-gids-for-device-nodes", KEY_BOOL,
-          CFG(features.no_additional_gids_for_device_nodes) },
+        {FEAT "allow-cuda-compat-libs-from-container", KEY_BOOL,
+         CFG(features.allow_cuda_compat_libs_from_container)},
+        {FEAT "allow-ldconfig-from-container", KEY_BOOL,
+         CFG(features.allow_ldconfig_from_container)},
+        {FEAT "allow-unknown-oci-spec-fields", KEY_BOOL,
+         CFG(features.allow_unknown_oci_spec_fields)},
+        {FEAT "disable-cuda-compat-lib-hook", KEY_BOOL, CFG(features.disable_cuda_compat_lib_hook)},
+        {FEAT "disable-imex-channel-creation", KEY_BOOL,
+         CFG(features.disable_imex_channel_creation)},
+        {FEAT "ignore-imex-channel-requests", KEY_BOOL, CFG(features.ignore_imex_channel_requests)},
+        {FEAT "no-additional-gids-for-device-nodes", KEY_BOOL,
+         CFG(features.no_additional_gids_for_device_nodes)},
 };
 
 static const char *const known_tables[] = {
@@ -103,28 +100,27 @@ static const struct {
         size_t offset;
         const char *value;
 } default_strings[] = {
-        { CFG(swarm_resource), "" },
-        { CFG(supported_driver_capabilities),
-          "compat32,compute,display,graphics,ngx,utility,video" },
-        { CFG(cli.root), "" },
-        { CFG(cli.path), "" },
-        { CFG(cli.debug), "" },
-        { CFG(cli.ldcache), "" },
-        { CFG(runtime.debug), "/dev/null" },
-        { CFG(runtime.log_level), "info" },
-        { CFG(runtime.mode), "auto" },
-        { CFG(runtime.cdi_default_kind), "nvidia.com/gpu" },
-        { CFG(runtime.csv_mount_spec_path),
-          "/etc/nvidia-container-runtime/host-files-for-container.d" },
-        { CFG(runtime.legacy_cuda_compat_mode), "ldconfig" },
-        { CFG(hook.path), "nvidia-container-runtime-hook" },
-        { CFG(ctk.path), "nvidia-ctk" },
+        {CFG(swarm_resource), ""},
+        {CFG(supported_driver_capabilities), "compat32,compute,display,graphics,ngx,utility,video"},
+        {CFG(cli.root), ""},
+        {CFG(cli.path), ""},
+        {CFG(cli.debug), ""},
+        {CFG(cli.ldcache), ""},
+        {CFG(runtime.debug), "/dev/null"},
+        {CFG(runtime.log_level), "info"},
+        {CFG(runtime.mode), "auto"},
+        {CFG(runtime.cdi_default_kind), "nvidia.com/gpu"},
+        {CFG(runtime.csv_mount_spec_path),
+         "/etc/nvidia-container-runtime/host-files-for-container.d"},
+        {CFG(runtime.legacy_cuda_compat_mode), "ldconfig"},
+        {CFG(hook.path), "nvidia-container-runtime-hook"},
+        {CFG(ctk.path), "nvidia-ctk"},
 };
 
-static const char *const default_runtimes[] = { "runc", "crun", NULL };
-static const char *const default_spec_dirs[] = { "/etc/cdi", "/var/run/cdi", NULL };
-static const char *const default_annotation_prefixes[] = { "cdi.k8s.io/", NULL };
-static const char *const empty_strv[] = { NULL };
+static const char *const default_runtimes[] = {"runc", "crun", NULL};
+static const char *const default_spec_dirs[] = {"/etc/cdi", "/var/run/cdi", NULL};
+static const char *const default_annotation_prefixes[] = {"cdi.k8s.io/", NULL};
+static const char *const empty_strv[] = {NULL};
 
 static void *field(struct nctk_config *c, size_t offset) {
         return (char *) c + offset;
@@ -229,8 +225,7 @@ static int overlay_one(struct nctk_config *c, const struct toml_doc *doc, const 
         int r;
 
         switch (k->kind) {
-        case KEY_BOOL:
-                return toml_get_bool(doc, k->path, field(c, k->offset), err);
+        case KEY_BOOL: return toml_get_bool(doc, k->path, field(c, k->offset), err);
         case KEY_STRING: {
                 char **dst = field(c, k->offset), *dup;
                 r = toml_get_string(doc, k->path, &s, err);
@@ -291,8 +286,8 @@ static int check_keys(const struct toml_doc *doc, const struct toml_value *t, co
                 if (!table)
                         continue;
                 if (p->value->type != TOML_TABLE)
-                        return nctk_error_set(err, EINVAL, "%s:%u: '%s' must be a table",
-                                              doc->file, p->value->line, path);
+                        return nctk_error_set(err, EINVAL, "%s:%u: '%s' must be a table", doc->file,
+                                              p->value->line, path);
                 r = check_keys(doc, p->value, path, err);
                 if (r < 0)
                         return r;

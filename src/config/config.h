@@ -13,51 +13,54 @@ typedef char **strv_t;
 
 struct nctk_config {
         /* top level */
-        bool disable_require;                        /* false */
-        char *swarm_resource;                        /* "" */
-        bool accept_envvar_when_unprivileged;        /* true */
-        bool accept_volume_mounts;                   /* false */
-        char *supported_driver_capabilities;         /* "compat32,compute,display,graphics,ngx,utility,video" */
+        bool disable_require;                 /* false */
+        char *swarm_resource;                 /* "" */
+        bool accept_envvar_when_unprivileged; /* true */
+        bool accept_volume_mounts;            /* false */
+        char *supported_driver_capabilities; /* "compat32,compute,display,graphics,ngx,utility,video"
+                                              */
 
-        struct {                                     /* [nvidia-container-cli] */
-                char *root;                          /* "" */
-                char *path;                          /* "" */
-                strv_t environment;                  /* [] */
-                char *debug;                         /* "" */
-                char *ldcache;                       /* "" */
-                char *proc_root;                     /* NULL: "/proc" (nctk's own key) */
-                bool load_kmods;                     /* true */
-                bool no_pivot;                       /* false */
-                bool no_cgroups;                     /* false */
-                char *user;                          /* "" */
-                char *ldconfig;                      /* "@/sbin/ldconfig.real" if it exists, else "@/sbin/ldconfig" */
+        struct {                    /* [nvidia-container-cli] */
+                char *root;         /* "" */
+                char *path;         /* "" */
+                strv_t environment; /* [] */
+                char *debug;        /* "" */
+                char *ldcache;      /* "" */
+                char *proc_root;    /* NULL: "/proc" (nctk's own key) */
+                bool load_kmods;    /* true */
+                bool no_pivot;      /* false */
+                bool no_cgroups;    /* false */
+                char *user;         /* "" */
+                char *ldconfig; /* "@/sbin/ldconfig.real" if it exists, else "@/sbin/ldconfig" */
         } cli;
 
-        struct {                                     /* [nvidia-container-runtime] */
-                char *debug;                         /* "/dev/null" */
-                char *log_level;                     /* "info" */
-                strv_t runtimes;                     /* ["runc", "crun"] */
-                char *mode;                          /* "auto": auto|legacy|csv|cdi|jit-cdi */
-                strv_t cdi_spec_dirs;                /* modes.cdi.spec-dirs ["/etc/cdi", "/var/run/cdi"] */
-                char *cdi_default_kind;              /* modes.cdi.default-kind "nvidia.com/gpu" */
-                strv_t cdi_annotation_prefixes;      /* modes.cdi.annotation-prefixes ["cdi.k8s.io/"] */
-                char *csv_mount_spec_path;           /* modes.csv.mount-spec-path "/etc/nvidia-container-runtime/host-files-for-container.d" */
-                char *csv_compat_container_root;     /* modes.csv.compat-container-root: NULL */
-                strv_t jit_cdi_feature_flags;        /* modes.jit-cdi.nvcdi-feature-flags: NULL */
-                strv_t jit_cdi_disable_hooks;        /* modes.jit-cdi.nvcdi-disable-hooks: NULL */
-                char *legacy_cuda_compat_mode;       /* modes.legacy.cuda-compat-mode "ldconfig" */
+        struct {                        /* [nvidia-container-runtime] */
+                char *debug;            /* "/dev/null" */
+                char *log_level;        /* "info" */
+                strv_t runtimes;        /* ["runc", "crun"] */
+                char *mode;             /* "auto": auto|legacy|csv|cdi|jit-cdi */
+                strv_t cdi_spec_dirs;   /* modes.cdi.spec-dirs ["/etc/cdi", "/var/run/cdi"] */
+                char *cdi_default_kind; /* modes.cdi.default-kind "nvidia.com/gpu" */
+                strv_t cdi_annotation_prefixes;  /* modes.cdi.annotation-prefixes ["cdi.k8s.io/"] */
+                char *csv_mount_spec_path;       /* modes.csv.mount-spec-path
+                                                    "/etc/nvidia-container-runtime/host-files-for-container.d"
+                                                  */
+                char *csv_compat_container_root; /* modes.csv.compat-container-root: NULL */
+                strv_t jit_cdi_feature_flags;    /* modes.jit-cdi.nvcdi-feature-flags: NULL */
+                strv_t jit_cdi_disable_hooks;    /* modes.jit-cdi.nvcdi-disable-hooks: NULL */
+                char *legacy_cuda_compat_mode;   /* modes.legacy.cuda-compat-mode "ldconfig" */
         } runtime;
 
-        struct {                                     /* [nvidia-container-runtime-hook] */
-                char *path;                          /* "nvidia-container-runtime-hook" */
-                bool skip_mode_detection;            /* false */
+        struct {                          /* [nvidia-container-runtime-hook] */
+                char *path;               /* "nvidia-container-runtime-hook" */
+                bool skip_mode_detection; /* false */
         } hook;
 
-        struct {                                     /* [nvidia-ctk] */
-                char *path;                          /* "nvidia-ctk" */
+        struct {            /* [nvidia-ctk] */
+                char *path; /* "nvidia-ctk" */
         } ctk;
 
-        struct {                                     /* [features] */
+        struct { /* [features] */
                 bool allow_cuda_compat_libs_from_container;
                 bool allow_ldconfig_from_container;
                 bool allow_unknown_oci_spec_fields;
@@ -91,9 +94,9 @@ char *config_ldconfig_normalize(const char *path);
 bool config_os_release_is_suse(const char *os_release);
 
 /* Discover options for the hook and the shim, from [nvidia-container-cli]: root, ldcache,
- * proc-root and user (UID[:GID], numbers or names, as nvidia-container-cli --user), over OPTS (which
- * nctk_discover_opts_init filled). Strings borrow from CFG. -EINVAL with ERR for an unknown user
- * or group. */
+ * proc-root and user (UID[:GID], numbers or names, as nvidia-container-cli --user), over OPTS
+ * (which nctk_discover_opts_init filled). Strings borrow from CFG. -EINVAL with ERR for an unknown
+ * user or group. */
 int config_discover_opts(const struct nctk_config *cfg, struct nctk_discover_opts *opts,
                          struct nctk_error **err);
 /* USER ("UID[:GID]", numbers or names) into OPTS's uid and gid. -EINVAL with ERR. */

@@ -39,7 +39,7 @@ static int id_of(const char *s, bool is_group, unsigned *ret) {
 int config_user_parse(const char *user, struct nctk_discover_opts *o, struct nctk_error **err) {
         _cleanup_free_ char *u = strdup(user);
         char *g = u ? strchr(u, ':') : NULL;
-        unsigned ids[2] = { 0, UINT_MAX };
+        unsigned ids[2] = {0, UINT_MAX};
 
         if (!u)
                 return nctk_error_set(err, ENOMEM, "out of memory");

@@ -161,8 +161,8 @@ struct toml_doc *toml_doc_free(struct toml_doc *doc) {
 
 const char *toml_type_name(enum toml_type type) {
         static const char *const names[] = {
-                [TOML_TABLE] = "table",     [TOML_ARRAY] = "array",   [TOML_STRING] = "string",
-                [TOML_INTEGER] = "integer", [TOML_FLOAT] = "float",   [TOML_BOOLEAN] = "boolean",
+                [TOML_TABLE] = "table",     [TOML_ARRAY] = "array", [TOML_STRING] = "string",
+                [TOML_INTEGER] = "integer", [TOML_FLOAT] = "float", [TOML_BOOLEAN] = "boolean",
         };
 
         return (size_t) type < ELEMENTSOF(names) ? names[type] : "?";
@@ -261,11 +261,10 @@ int toml_get_strv(const struct toml_doc *doc, const char *path, char ***ret,
                 const struct toml_value *s = v->array.items[i];
 
                 if (s->type != TOML_STRING || strlen(s->string.ptr) != s->string.len)
-                        return nctk_error_set(err, EINVAL,
-                                              "%s:%u: '%s' must be an array of strings%s",
-                                              doc->file, s->line, path,
-                                              s->type == TOML_STRING ? " without NUL characters"
-                                                                     : "");
+                        return nctk_error_set(
+                                err, EINVAL, "%s:%u: '%s' must be an array of strings%s", doc->file,
+                                s->line, path,
+                                s->type == TOML_STRING ? " without NUL characters" : "");
                 strv[i] = strdup(s->string.ptr);
                 if (!strv[i])
                         return -ENOMEM;

@@ -141,18 +141,12 @@ static char *key_name(const struct key *k, size_t last) {
 /* "an integer", "a table", for messages. */
 static const char *a_type(enum toml_type type) {
         switch (type) {
-        case TOML_TABLE:
-                return "a table";
-        case TOML_ARRAY:
-                return "an array";
-        case TOML_STRING:
-                return "a string";
-        case TOML_INTEGER:
-                return "an integer";
-        case TOML_FLOAT:
-                return "a float";
-        case TOML_BOOLEAN:
-                return "a boolean";
+        case TOML_TABLE: return "a table";
+        case TOML_ARRAY: return "an array";
+        case TOML_STRING: return "a string";
+        case TOML_INTEGER: return "an integer";
+        case TOML_FLOAT: return "a float";
+        case TOML_BOOLEAN: return "a boolean";
         }
         return "a value";
 }
@@ -258,8 +252,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
                 if ((s[i] & 0xc0) != 0x80)
                         return 0;
         if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || /* overlong, */
-            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))  /* surrogate, */
-                return 0;                                                    /* > U+10FFFF */
+            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))   /* surrogate, */
+                return 0;                                                      /* > U+10FFFF */
         return len;
 }
 
@@ -395,8 +389,7 @@ static int string_stop(struct parser *ps, unsigned start, bool multiline) {
                                  : fail(ps, "unterminated string");
         if (!multiline && (*ps->p == '\n' || *ps->p == '\r'))
                 return fail(ps, "unterminated string (newline in a single-line string)");
-        return fail(ps, "control character 0x%02X in a string; escape it",
-                    (unsigned char) *ps->p);
+        return fail(ps, "control character 0x%02X in a string; escape it", (unsigned char) *ps->p);
 }
 
 /* At a run of QUOTE characters in a multi-line string: fewer than three are content; three to
@@ -632,8 +625,8 @@ static int parse_bare_value(struct parser *ps, struct toml_value *v) {
         char tmp[16];
         bool is_int;
 
-        while (ps->p < ps->end && (is_bare(*ps->p) || *ps->p == '+' || *ps->p == '.' ||
-                                   *ps->p == ':'))
+        while (ps->p < ps->end &&
+               (is_bare(*ps->p) || *ps->p == '+' || *ps->p == '.' || *ps->p == ':'))
                 ps->p++;
         n = (size_t) (ps->p - s);
         if (n == 0)
@@ -812,8 +805,10 @@ static int walk_dotted(struct parser *ps, struct key *k, struct toml_value *base
                 if (child->flags & VF_FROZEN)
                         return fail(ps, "cannot add keys to inline table '%s' (line %u)", name,
                                     child->line);
-                return fail(ps, "cannot add keys to table '%s' (line %u) with dotted keys "
-                            "outside the section that defined it", name, child->line);
+                return fail(ps,
+                            "cannot add keys to table '%s' (line %u) with dotted keys "
+                            "outside the section that defined it",
+                            name, child->line);
         }
         *ret = t;
         return 0;
@@ -889,8 +884,8 @@ static int header_step(struct parser *ps, const struct key *k, size_t i, struct 
         if (child->flags & VF_FROZEN)
                 return fail(ps, "cannot extend %s '%s' defined inline on line %u",
                             child->type == TOML_TABLE ? "table" : "array", name, child->line);
-        return fail(ps, "key '%s' is already %s (line %u), not a table", name,
-                    a_type(child->type), child->line);
+        return fail(ps, "key '%s' is already %s (line %u), not a table", name, a_type(child->type),
+                    child->line);
 }
 
 /* The last part of a [header]: a table that must not have been defined before. */
@@ -912,8 +907,8 @@ static int header_table(struct parser *ps, const struct key *k, struct toml_valu
                 if (!name)
                         return -ENOMEM;
                 if (child->type == TOML_ARRAY && (child->flags & VF_AOT))
-                        return fail(ps, "table '%s' is already an array of tables (line %u)",
-                                    name, child->line);
+                        return fail(ps, "table '%s' is already an array of tables (line %u)", name,
+                                    child->line);
                 if (child->flags & VF_FROZEN)
                         return fail(ps, "cannot extend %s '%s' defined inline on line %u",
                                     toml_type_name(child->type), name, child->line);

@@ -48,7 +48,7 @@ struct toml_value {
                 struct {
                         struct toml_pair *pairs; /* in file order */
                         size_t n;
-                        size_t *index;    /* internal: hash of pairs once the table grows */
+                        size_t *index; /* internal: hash of pairs once the table grows */
                         size_t index_cap;
                 } table;
         };

@@ -99,8 +99,7 @@ static int glob_push(struct glob_result *g, const char *path) {
         return 0;
 }
 
-static int glob_step(int rootfd, const char *prefix, char **comps, size_t n,
-                     struct glob_result *g);
+static int glob_step(int rootfd, const char *prefix, char **comps, size_t n, struct glob_result *g);
 
 /* One wildcard component: the entries of PREFIX that fnmatch() it (hidden ones only for a
  * pattern that starts with a dot, as glob(3)). */
@@ -282,18 +281,18 @@ static int add_builtin(struct conf *c) {
         if (asprintf(&slib, "/lib/%s", t) < 0 || asprintf(&lib, "/usr/lib/%s", t) < 0)
                 return -ENOMEM;
         if (is_dir(c->rootfd, lib) || is_dir(c->rootfd, slib)) {
-                const char *debian[] = { slib, lib, "/lib", "/usr/lib", NULL };
+                const char *debian[] = {slib, lib, "/lib", "/usr/lib", NULL};
                 for (const char **d = debian; *d; d++)
                         if ((r = push_dir(c, *d)) < 0)
                                 return r;
                 return 0;
         }
 #if defined(__x86_64__)
-        static const char *const upstream[] = { "/lib",     "/lib64",     "/libx32",
-                                                "/usr/lib", "/usr/lib64", "/usr/libx32", NULL };
+        static const char *const upstream[] = {"/lib",       "/lib64",      "/libx32", "/usr/lib",
+                                               "/usr/lib64", "/usr/libx32", NULL};
 #else
-        static const char *const upstream[] = { "/lib",     "/lib64",     "/libilp32",
-                                                "/usr/lib", "/usr/lib64", "/usr/libilp32", NULL };
+        static const char *const upstream[] = {
+                "/lib", "/lib64", "/libilp32", "/usr/lib", "/usr/lib64", "/usr/libilp32", NULL};
 #endif
         for (const char *const *d = upstream; *d; d++)
                 if ((r = push_dir(c, *d)) < 0)
@@ -302,7 +301,7 @@ static int add_builtin(struct conf *c) {
 }
 
 int ldcache_dirs_from_conf(int rootfd, char ***ret_dirs, size_t *ret_n) {
-        struct conf c = { .rootfd = rootfd };
+        struct conf c = {.rootfd = rootfd};
         char **slot;
         int r;
 

@@ -69,16 +69,22 @@ struct phdr {
 };
 
 static const char *const interpreters_x86_64[] = {
-        "/lib/ld-linux-x86-64.so.2", "/lib/ld-linux.so.2", "/libx32/ld-linux-x32.so.2",
-        "/lib64/ld-linux-x86-64.so.2", NULL,
-};
-static const char *const interpreters_aarch64[] = {
-        "/lib/ld-linux-aarch64.so.1",         "/lib/ld-linux-aarch64_be.so.1",
-        "/lib/ld-linux-aarch64_ilp32.so.1",   "/lib/ld-linux-aarch64_be_ilp32.so.1",
-        "/lib/ld-linux.so.3",                 "/lib/ld-linux-armhf.so.3",
+        "/lib/ld-linux-x86-64.so.2",
+        "/lib/ld-linux.so.2",
+        "/libx32/ld-linux-x32.so.2",
+        "/lib64/ld-linux-x86-64.so.2",
         NULL,
 };
-static const char *const known_libs[] = { "libc.so.6", "libm.so.6", NULL };
+static const char *const interpreters_aarch64[] = {
+        "/lib/ld-linux-aarch64.so.1",
+        "/lib/ld-linux-aarch64_be.so.1",
+        "/lib/ld-linux-aarch64_ilp32.so.1",
+        "/lib/ld-linux-aarch64_be_ilp32.so.1",
+        "/lib/ld-linux.so.3",
+        "/lib/ld-linux-armhf.so.3",
+        NULL,
+};
+static const char *const known_libs[] = {"libc.so.6", "libm.so.6", NULL};
 
 uint16_t elf_host_machine(void) {
 #if defined(__x86_64__)
@@ -230,8 +236,7 @@ static int read_dyn(struct parse *p, uint64_t k, int64_t *tag, uint64_t *val) {
 
 static int do_interp(struct parse *p, const struct phdr *ph) {
         char buf[INTERP_MAX + 1];
-        const char *const *list =
-                p->host == EM_X86_64 ? interpreters_x86_64 : interpreters_aarch64;
+        const char *const *list = p->host == EM_X86_64 ? interpreters_x86_64 : interpreters_aarch64;
         int r;
 
         if (ph->offset > p->s->size)
@@ -317,14 +322,9 @@ static int scan_phdrs(struct parse *p) {
                         p->dyn_off = (uint32_t) ph.offset;
                         p->dyn_size = ph.filesz;
                         break;
-                case PT_INTERP:
-                        r = do_interp(p, &ph);
-                        break;
-                case PT_GNU_PROPERTY:
-                        r = do_property_note(p, &ph);
-                        break;
-                default:
-                        break;
+                case PT_INTERP: r = do_interp(p, &ph); break;
+                case PT_GNU_PROPERTY: r = do_property_note(p, &ph); break;
+                default: break;
                 }
                 if (r < 0)
                         return r;
@@ -466,7 +466,7 @@ static int parse_aarch64(struct parse *p, const uint8_t *eh, int *ret_flag) {
                         return r;
                 *ret_flag = p->flag;
                 if ((ef & 0xff000000u) == 0x05000000u) /* EF_ARM_EABI_VER5 */
-                        *ret_flag = ((ef & 0x400) ? LDCACHE_FLAG_ARM_LIBHF
+                        *ret_flag = ((ef & 0x400)   ? LDCACHE_FLAG_ARM_LIBHF
                                      : (ef & 0x200) ? LDCACHE_FLAG_ARM_LIBSF
                                                     : 0) |
                                     LDCACHE_FLAG_ELF_LIBC6;
@@ -501,7 +501,7 @@ int elf_read(int fd, uint16_t host_machine, struct elf_info *ret) {
 
 int elf_read_stat(int fd, const struct stat *st, uint16_t host_machine, struct elf_info *ret) {
         _cleanup_free_ struct src *s = NULL;
-        struct parse p = { .host = host_machine, .note_budget = ELF_NOTE_BYTES_MAX };
+        struct parse p = {.host = host_machine, .note_budget = ELF_NOTE_BYTES_MAX};
         struct elf_info info = {};
         uint8_t eh[HEADER_MIN];
         int r;

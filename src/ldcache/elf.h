@@ -13,20 +13,20 @@
 
 /* Hard limits: files beyond them are treated as not shared libraries (ldconfig has none; no
  * real library comes near them). */
-#define ELF_NAME_MAX 4096          /* longest DT_SONAME / DT_NEEDED string */
-#define ELF_DYN_MAX (1u << 16)     /* dynamic entries walked */
+#define ELF_NAME_MAX 4096             /* longest DT_SONAME / DT_NEEDED string */
+#define ELF_DYN_MAX (1u << 16)        /* dynamic entries walked */
 #define ELF_NOTE_BYTES_MAX (1u << 20) /* note and property headers walked, all segments */
 
 struct elf_info {
-        uint8_t elf_class;   /* ELFCLASS32 or ELFCLASS64; 0 for an a.out (libc4) file */
-        uint16_t machine;    /* e_machine (EM_X86_64, EM_386, EM_AARCH64, ...) */
-        uint32_t eflags;     /* e_flags */
-        int cache_flags;     /* the flags word ldconfig of HOST_MACHINE records:
-                                0x0303 x86-64, 0x0803 x32, 0x0003 or 0x0001 i386 (libc6 or plain
-                                ELF, from PT_INTERP/DT_NEEDED), 0x0a03 aarch64, 0x0903 arm
-                                hard-float, 0x0b03 arm soft-float, 0x0000 a.out */
-        uint32_t isa_level;  /* x86 GNU_PROPERTY_X86_ISA_1_NEEDED level (x86-64 host), else 0 */
-        char *soname;        /* DT_SONAME, NULL when absent (and always for a.out) */
+        uint8_t elf_class;  /* ELFCLASS32 or ELFCLASS64; 0 for an a.out (libc4) file */
+        uint16_t machine;   /* e_machine (EM_X86_64, EM_386, EM_AARCH64, ...) */
+        uint32_t eflags;    /* e_flags */
+        int cache_flags;    /* the flags word ldconfig of HOST_MACHINE records:
+                               0x0303 x86-64, 0x0803 x32, 0x0003 or 0x0001 i386 (libc6 or plain
+                               ELF, from PT_INTERP/DT_NEEDED), 0x0a03 aarch64, 0x0903 arm
+                               hard-float, 0x0b03 arm soft-float, 0x0000 a.out */
+        uint32_t isa_level; /* x86 GNU_PROPERTY_X86_ISA_1_NEEDED level (x86-64 host), else 0 */
+        char *soname;       /* DT_SONAME, NULL when absent (and always for a.out) */
 };
 
 /* The e_machine of the ldconfig we emulate: the one of the architecture we were built for

@@ -1,6 +1,7 @@
 /* The flags word of an ld.so.cache entry, as glibc's ldconfig writes it (its
  * sysdeps/generic/ldconfig.h values): a type in the low byte and the ABI the library requires in
- * the second byte. The one definition that the cache reader, the ELF reader and the writer share. */
+ * the second byte. The one definition that the cache reader, the ELF reader and the writer share.
+ */
 #ifndef NCTK_LDCACHE_FLAGS_H
 #define NCTK_LDCACHE_FLAGS_H
 

@@ -11,7 +11,9 @@
 #include "util/macros.h"
 
 #define OLD_MAGIC "ld.so-1.7.0"
-#define NEW_MAGIC "glibc-ld.so.cache" "1.1"
+#define NEW_MAGIC                                                                                  \
+        "glibc-ld.so.cache"                                                                        \
+        "1.1"
 #define OLD_MAGIC_LEN (sizeof(OLD_MAGIC) - 1)
 #define NEW_MAGIC_LEN (sizeof(NEW_MAGIC) - 1)
 
@@ -225,8 +227,8 @@ static int parse(struct ldcache *c, size_t len, struct nctk_error **err) {
                                       NEW_MAGIC, OLD_MAGIC);
         if (len < sizeof(h))
                 return nctk_error_set(err, EINVAL,
-                                      "truncated ld.so.cache: %zu bytes, the header needs %zu",
-                                      len, sizeof(h));
+                                      "truncated ld.so.cache: %zu bytes, the header needs %zu", len,
+                                      sizeof(h));
         memcpy(&h, c->data, sizeof(h));
         r = entries_fit(h.nlibs, sizeof(struct old_entry), sizeof(h), len, err);
         if (r < 0)

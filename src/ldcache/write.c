@@ -222,7 +222,7 @@ static int known_add(struct ctx *c, const struct stat *st, int r, const struct e
         k = ARRAY_PUSH(c->known, c->n_known);
         if (!k)
                 return -ENOMEM;
-        *k = (struct known){ st->st_dev, st->st_ino, r, 0, 0, NULL };
+        *k = (struct known){st->st_dev, st->st_ino, r, 0, 0, NULL};
         known_slot(c, c->n_known - 1);
         if (r >= 0) {
                 k->flags = info->cache_flags;
@@ -235,8 +235,8 @@ static int known_add(struct ctx *c, const struct stat *st, int r, const struct e
 
 /* Reads the library behind the O_PATH fd PFD once per inode. Returns elf_read()'s answer
  * (-EBADFD for a file that is not regular), with a soname the caller owns. */
-static int read_candidate(struct ctx *c, int pfd, int again_dirfd, const char *again,
-                          bool in_root, struct elf_info *ret) {
+static int read_candidate(struct ctx *c, int pfd, int again_dirfd, const char *again, bool in_root,
+                          struct elf_info *ret) {
         _cleanup_close_ int fd = -EBADF;
         struct elf_info info = {};
         const struct known *k;
@@ -251,7 +251,7 @@ static int read_candidate(struct ctx *c, int pfd, int again_dirfd, const char *a
         if (k) {
                 if (k->r < 0)
                         return k->r;
-                *ret = (struct elf_info){ .cache_flags = k->flags, .isa_level = k->isa_level };
+                *ret = (struct elf_info){.cache_flags = k->flags, .isa_level = k->isa_level};
                 if (k->soname && !(ret->soname = strdup(k->soname)))
                         return -ENOMEM;
                 return 0;
@@ -279,8 +279,8 @@ static bool is_dso(const char *name) {
 /* The legacy hwcap subdirectory names of ldconfig (glibc <= 2.36: "tls", x86's platforms and
  * important hwcaps, aarch64's "atomics") and the bit each stands for, -1 for others. */
 static int hwcap_bit(uint16_t host, const char *name) {
-        static const char *const x86_caps[] = { "sse2", "x86_64", "avx512_1" };
-        static const char *const x86_platforms[] = { "i586", "i686", "haswell", "xeon_phi" };
+        static const char *const x86_caps[] = {"sse2", "x86_64", "avx512_1"};
+        static const char *const x86_platforms[] = {"i586", "i686", "haswell", "xeon_phi"};
 
         if (STREQ(name, "tls"))
                 return TLS_HWCAP_BIT;
@@ -339,8 +339,7 @@ static bool is_space(char c) {
 
 /* ldconfig's add_single_dir(): a directory already listed (same inode) takes the newer type and
  * is not added again. Takes PATH. Returns 1 when added, 0 for a duplicate. */
-static int add_single_dir(struct ctx *c, char *path, int flag, const struct stat *st,
-                          int hwcaps) {
+static int add_single_dir(struct ctx *c, char *path, int flag, const struct stat *st, int hwcaps) {
         struct dir *d;
 
         for (size_t i = 0; i < c->n_dirs; i++)
@@ -359,7 +358,7 @@ static int add_single_dir(struct ctx *c, char *path, int flag, const struct stat
                 free(path);
                 return -ENOMEM;
         }
-        *d = (struct dir){ path, flag, st->st_dev, st->st_ino, hwcaps };
+        *d = (struct dir){path, flag, st->st_dev, st->st_ino, hwcaps};
         return 1;
 }
 
@@ -530,8 +529,8 @@ static int scan_merge(struct scan *s, const char *name, char *soname, int flag, 
                       (is_link == l->is_link && ldcache_libcmp(l->name, name) < 0)))
                         return 0;
                 if (l->flag != flag) {
-                        if (l->flag == LDCACHE_FLAG_ELF && (flag == LDCACHE_FLAG_ELF_LIBC5 ||
-                                                            flag == LDCACHE_FLAG_ELF_LIBC6))
+                        if (l->flag == LDCACHE_FLAG_ELF &&
+                            (flag == LDCACHE_FLAG_ELF_LIBC5 || flag == LDCACHE_FLAG_ELF_LIBC6))
                                 l->flag = flag;
                         else if ((l->flag == LDCACHE_FLAG_ELF_LIBC5 ||
                                   l->flag == LDCACHE_FLAG_ELF_LIBC6) &&
@@ -552,7 +551,7 @@ static int scan_merge(struct scan *s, const char *name, char *soname, int flag, 
                 return -ENOMEM;
         }
         s->slots[j] = s->n_libs;
-        *l = (struct dlib){ strdup(name), soname, flag, is_link, info->isa_level };
+        *l = (struct dlib){strdup(name), soname, flag, is_link, info->isa_level};
         return l->name ? 0 : -ENOMEM;
 }
 
@@ -609,8 +608,7 @@ static int scan_link(struct scan *s, const char *name, const char *full) {
                 sub = strdup(full);
                 if (!sub)
                         return -ENOMEM;
-                return add_single_dir(s->c, sub, s->c->dirs[s->di].flag, &st, -1) < 0 ? -ENOMEM
-                                                                                        : 0;
+                return add_single_dir(s->c, sub, s->c->dirs[s->di].flag, &st, -1) < 0 ? -ENOMEM : 0;
         }
         return scan_library(s, name, pfd, full, true);
 }
@@ -670,8 +668,7 @@ static int add_entry(struct ctx *c, const struct dir *d, const struct dlib *l, u
         int r;
 
         if (c->n_ents >= LDCACHE_MAX_ENTRIES)
-                return nctk_error_set(c->err, E2BIG, "more than %u libraries",
-                                      LDCACHE_MAX_ENTRIES);
+                return nctk_error_set(c->err, E2BIG, "more than %u libraries", LDCACHE_MAX_ENTRIES);
         if (asprintf(&p, "%s/%s", d->path, d->hwcaps < 0 ? l->soname : l->name) < 0)
                 return -ENOMEM;
         r = ldcache_strtab_add(&c->strs, p, &path);
@@ -682,8 +679,8 @@ static int add_entry(struct ctx *c, const struct dir *d, const struct dlib *l, u
         e = ARRAY_PUSH(c->ents, c->n_ents);
         if (!e)
                 return -ENOMEM;
-        *e = (struct entry){ lib, path, l->flag, l->isa_level, hwcap, __builtin_popcountll(hwcap),
-                             d->hwcaps };
+        *e = (struct entry){
+                lib, path, l->flag, l->isa_level, hwcap, __builtin_popcountll(hwcap), d->hwcaps};
         if (d->hwcaps >= 0)
                 c->hw[d->hwcaps].used = true;
         return 0;
@@ -693,7 +690,7 @@ static int add_entry(struct ctx *c, const struct dir *d, const struct dlib *l, u
  * list, as ldconfig's do. */
 static int search_dir(struct ctx *c, size_t di) {
         _cleanup_closedir_ DIR *d = NULL;
-        struct scan s = { .c = c, .di = di };
+        struct scan s = {.c = c, .di = di};
         struct dirent *de;
         struct dir dir;
         uint64_t hwcap;
@@ -839,7 +836,7 @@ static int serialize(struct ctx *c, const size_t *order, char **ret, size_t *ret
         for (size_t k = 0; k < c->n_ents; k++) {
                 const struct entry *e = &c->ents[order[k]];
 
-                recs[k] = (struct ldcache_record){ e->lib, e->path, e->flags, e->hwcap };
+                recs[k] = (struct ldcache_record){e->lib, e->path, e->flags, e->hwcap};
                 if (e->hwcaps >= 0)
                         recs[k].hwcap = HWCAP_EXTENSION | ((uint64_t) e->isa_level << 32) |
                                         c->hw[e->hwcaps].index;
@@ -931,8 +928,7 @@ static int write_atomic(struct ctx *c, const char *out_path, const char *buf, si
                 r = -errno;
         if (r < 0) {
                 (void) unlinkat(pfd, tmp, 0);
-                return nctk_error_set(c->err, -r, "cannot write '%s': %s", out_path,
-                                      strerror(-r));
+                return nctk_error_set(c->err, -r, "cannot write '%s': %s", out_path, strerror(-r));
         }
         return 0;
 }
@@ -973,7 +969,7 @@ static int build(struct ctx *c, const char *const *dirs, size_t n_dirs, char **r
 
 int ldcache_write(int rootfd, const char *const *dirs, size_t n_dirs, const char *out_path,
                   struct nctk_error **err) {
-        _cleanup_(ctx_release) struct ctx c = { .rootfd = rootfd, .err = err };
+        _cleanup_(ctx_release) struct ctx c = {.rootfd = rootfd, .err = err};
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
         int r;

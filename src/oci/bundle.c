@@ -52,12 +52,13 @@ int bundle_open(const char *dir, const char *config, struct bundle *b, struct nc
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        *b = (struct bundle){ .dirfd = -EBADF, .dir = strdup(dir) };
+        *b = (struct bundle){.dirfd = -EBADF, .dir = strdup(dir)};
         r = b->dir ? locate(b, config ? config : "config.json") : -ENOMEM;
         if (r == -ENOMEM)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         if (r < 0)
-                return nctk_error_set(err, -r, "cannot open the bundle '%s': %s", dir, strerror(-r));
+                return nctk_error_set(err, -r, "cannot open the bundle '%s': %s", dir,
+                                      strerror(-r));
         fd = openat(b->dirfd, b->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &b->st) < 0)
                 return nctk_error_set(err, errno, "cannot open '%s': %s", b->path, strerror(errno));
@@ -83,8 +84,8 @@ int bundle_parse(struct bundle *b, struct nctk_error **err) {
 }
 
 int bundle_rootfs(const struct bundle *b, char **ret, struct nctk_error **err) {
-        const char *root = json_string_value(json_object_get(json_object_get(b->spec, "root"),
-                                                             "path"));
+        const char *root =
+                json_string_value(json_object_get(json_object_get(b->spec, "root"), "path"));
         _cleanup_free_ char *joined = NULL;
         char *clean;
 
@@ -96,7 +97,8 @@ int bundle_rootfs(const struct bundle *b, char **ret, struct nctk_error **err) {
                 return nctk_error_set(err, ENOMEM, "out of memory");
         if (STREQ(clean, "/")) {
                 free(clean);
-                return nctk_error_set(err, EINVAL, "invalid OCI spec: the container's root.path "
+                return nctk_error_set(err, EINVAL,
+                                      "invalid OCI spec: the container's root.path "
                                       "is the host's '/'");
         }
         *ret = clean;
@@ -163,5 +165,5 @@ void bundle_release(struct bundle *b) {
         free(b->name);
         free(b->path);
         free(b->dir);
-        *b = (struct bundle){ .dirfd = -EBADF };
+        *b = (struct bundle){.dirfd = -EBADF};
 }

@@ -15,11 +15,11 @@
 #define BUNDLE_SPEC_MAX (16u << 20) /* bytes of config.json read */
 
 struct bundle {
-        char *dir;     /* the bundle directory */
-        char *path;    /* config.json's path, for messages */
-        int dirfd;     /* the directory config.json is in */
-        char *name;    /* config.json's name there */
-        char *raw;     /* the bytes read */
+        char *dir;  /* the bundle directory */
+        char *path; /* config.json's path, for messages */
+        int dirfd;  /* the directory config.json is in */
+        char *name; /* config.json's name there */
+        char *raw;  /* the bytes read */
         size_t len;
         struct stat st; /* of the file read: its mode and owner are kept when it is rewritten */
         json_t *spec;   /* after bundle_parse */

@@ -17,8 +17,8 @@
  * reference skips its value wherever it appears, so that a bundle named "create" is not taken
  * for the subcommand. */
 static const char *const global_value_opts[] = {
-        "log", "log-format", "log-level", "root", "criu", "rootless", "cgroup-manager",
-        "b", "bundle", NULL,
+        "log",      "log-format",     "log-level", "root",   "criu",
+        "rootless", "cgroup-manager", "b",         "bundle", NULL,
 };
 
 /* Options of create and run (runc and crun) that take a value. */
@@ -51,7 +51,7 @@ static int read_flag(int argc, char *const *argv, int *i, const char *const *val
         const char *a = argv[*i] + (argv[*i][1] == '-' ? 2 : 1);
         const char *eq = strchr(a, '=');
 
-        *ret = (struct flag){ .name = a, .len = eq ? (size_t) (eq - a) : strlen(a) };
+        *ret = (struct flag){.name = a, .len = eq ? (size_t) (eq - a) : strlen(a)};
         if (eq)
                 ret->value = eq + 1;
         else if (in_list(valued, ret->name, ret->len)) {
@@ -186,4 +186,3 @@ int runtime_find(char *const *candidates, const char *path_env, char **ret) {
         }
         return -ENOENT;
 }
-

@@ -56,17 +56,18 @@ int shim_hook_path(const struct nctk_config *cfg, char **ret) {
                 return 0;
         }
         if (!STREQ(name, HOOK_NAME)) {
-                char *const names[] = { (char *) name, NULL };
+                char *const names[] = {(char *) name, NULL};
                 return runtime_find(names, getenv("PATH"), ret);
         }
-        *ret = TAKE_PTR(self); /* nctk itself: argv[0] "nvidia-container-runtime-hook" picks the hook */
+        *ret = TAKE_PTR(
+                self); /* nctk itself: argv[0] "nvidia-container-runtime-hook" picks the hook */
         return 0;
 }
 
 /* The hook's environment: PATH, and where the config is when the caller said so (the
  * runtime's environment, not the container's, so it can be trusted). */
 static char **legacy_hook_env(char *buf[4]) {
-        static const char *const pass[] = { "NVIDIA_CTK_CONFIG_FILE_PATH", "XDG_CONFIG_HOME" };
+        static const char *const pass[] = {"NVIDIA_CTK_CONFIG_FILE_PATH", "XDG_CONFIG_HOME"};
         size_t n = 0;
 
         buf[n++] = (char *) SPEC_HOOK_PATH_ENV;
@@ -91,4 +92,3 @@ int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err) {
                 free(env[i]);
         return r < 0 ? r : 1;
 }
-

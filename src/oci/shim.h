@@ -35,7 +35,6 @@ int runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret);
  * heap string. 0, -ENOENT, -ENOMEM. */
 int runtime_find(char *const *candidates, const char *path_env, char **ret);
 
-
 /* How a GPU container is edited. */
 enum shim_mode { SHIM_LEGACY, SHIM_CDI };
 

@@ -10,7 +10,7 @@
 
 /* "nvidia.com/gpu=0", "=all", "=GPU-…", "=0:1" (what `nvidia-ctk cdi generate` names), and the
  * reference's just-in-time kind. No CDI spec file is read: the devices are this host's GPUs. */
-static const char *const cdi_kinds[] = { "nvidia.com/gpu=", "runtime.nvidia.com/gpu=" };
+static const char *const cdi_kinds[] = {"nvidia.com/gpu=", "runtime.nvidia.com/gpu="};
 
 static const char *plain_id(const char *w) {
         for (size_t k = 0; k < ELEMENTSOF(cdi_kinds); k++)
@@ -33,7 +33,8 @@ int pipeline_cdi_resolve(const char *devices, char **ret, struct nctk_error **er
                         return nctk_error_set(err, EINVAL,
                                               "CDI device '%.64s': only nvidia.com/gpu and "
                                               "runtime.nvidia.com/gpu devices are served (no CDI "
-                                              "spec files are read)", w);
+                                              "spec files are read)",
+                                              w);
                 if (asprintf(&n, "%s%s%s", out ? out : "", out ? "," : "", id) < 0)
                         return nctk_error_set(err, ENOMEM, "out of memory");
                 free(out);

@@ -22,10 +22,13 @@ void pipeline_opts_init(struct pipeline_opts *o) {
 
 const char *pipeline_stage_name(enum pipeline_stage stage) {
         static const char *const names[] = {
-                [PIPELINE_MIG_CONFIG] = "mig-config", [PIPELINE_MIG_MONITOR] = "mig-monitor",
+                [PIPELINE_MIG_CONFIG] = "mig-config",
+                [PIPELINE_MIG_MONITOR] = "mig-monitor",
                 [PIPELINE_INITIALIZATION] = "initialization",
-                [PIPELINE_DEVICE] = "device",   [PIPELINE_REQUIREMENT] = "requirement",
-                [PIPELINE_CONTAINER] = "input", [PIPELINE_PLAN] = "mount",
+                [PIPELINE_DEVICE] = "device",
+                [PIPELINE_REQUIREMENT] = "requirement",
+                [PIPELINE_CONTAINER] = "input",
+                [PIPELINE_PLAN] = "mount",
         };
 
         return (unsigned) stage < ELEMENTSOF(names) ? names[stage] : "unknown";
@@ -39,13 +42,15 @@ static int fail(struct pipeline *p, enum pipeline_stage stage, int r) {
 /* What can be judged before anything is discovered: cheap refusals first. */
 static int check_input(struct pipeline *p, const struct container_request *q,
                        struct nctk_error **err) {
-        const char *mig[] = { q->mig_config, q->mig_monitor };
+        const char *mig[] = {q->mig_config, q->mig_monitor};
 
         for (size_t i = 0; i < ELEMENTSOF(mig); i++)
                 if (mig[i] && !STREQ(mig[i], "all"))
                         return fail(p, i ? PIPELINE_MIG_MONITOR : PIPELINE_MIG_CONFIG,
-                                    nctk_error_set(err, EINVAL, "only 'all' devices are currently "
-                                                   "supported, not '%s'", mig[i]));
+                                    nctk_error_set(err, EINVAL,
+                                                   "only 'all' devices are currently "
+                                                   "supported, not '%s'",
+                                                   mig[i]));
         for (size_t i = 0; i < q->n_requirements && !q->requirements_disabled; i++) {
                 int r = require_validate(q->requirements[i], err);
                 if (r < 0)
@@ -96,9 +101,14 @@ static int container_read(struct pipeline *p, const struct pipeline_opts *o,
 
 static int plan(struct pipeline *p, const struct container_request *q, struct nctk_error **err) {
         struct plan_request req = {
-                .caps = q->caps, .sel = &p->sel, .compat32 = q->compat32,
-                .mig_config = q->mig_config != NULL, .mig_monitor = q->mig_monitor != NULL,
-                .n_imex = q->n_imex, .imex = q->imex, .compat = q->compat,
+                .caps = q->caps,
+                .sel = &p->sel,
+                .compat32 = q->compat32,
+                .mig_config = q->mig_config != NULL,
+                .mig_monitor = q->mig_monitor != NULL,
+                .n_imex = q->n_imex,
+                .imex = q->imex,
+                .compat = q->compat,
         };
         int r = plan_build(p->inv, &req, &p->facts, &p->edits, err);
 
@@ -112,7 +122,7 @@ int pipeline_run(struct pipeline *p, const struct pipeline_opts *o,
                  const struct container_request *req, struct nctk_error **err) {
         int r;
 
-        *p = (struct pipeline){ .rootfd = -EBADF };
+        *p = (struct pipeline){.rootfd = -EBADF};
         if ((r = check_input(p, req, err)) < 0)
                 return r;
         if ((r = pipeline_discover(o, req, &p->inv, err)) < 0)

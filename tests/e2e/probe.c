@@ -1,8 +1,8 @@
 /* probe: runs inside test containers and reports what the container can do, one line per check:
- *   probe dlopen NAME...          "dlopen NAME PATH" (the file the loader chose) or "dlopen NAME error"
- *   probe open PATH...            "open PATH ok" or "open PATH <errno name>"
- *   probe mknod-open PATH MAJ MIN  creates a char device node, opens it: "mknod-open PATH <result>"
- * Dynamically linked on purpose: it proves that the container's ld.so.cache finds the driver. */
+ *   probe dlopen NAME...          "dlopen NAME PATH" (the file the loader chose) or "dlopen NAME
+ * error" probe open PATH...            "open PATH ok" or "open PATH <errno name>" probe mknod-open
+ * PATH MAJ MIN  creates a char device node, opens it: "mknod-open PATH <result>" Dynamically linked
+ * on purpose: it proves that the container's ld.so.cache finds the driver. */
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -76,7 +76,8 @@ int main(int argc, char **argv) {
         else if (argc == 5 && strcmp(argv[1], "mknod-open") == 0)
                 do_mknod_open(argv[2], argv[3], argv[4]);
         else {
-                fprintf(stderr, "usage: probe dlopen NAME... | open PATH... | mknod-open PATH MAJ MIN\n");
+                fprintf(stderr,
+                        "usage: probe dlopen NAME... | open PATH... | mknod-open PATH MAJ MIN\n");
                 return 2;
         }
         return 0;

@@ -18,7 +18,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static const uint16_t hosts[] = { EM_X86_64, EM_AARCH64 };
+        static const uint16_t hosts[] = {EM_X86_64, EM_AARCH64};
         static int fd = -1;
 
         if (size > (4u << 20))

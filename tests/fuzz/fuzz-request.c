@@ -18,7 +18,7 @@ static void config_of(uint8_t sw, struct nctk_config *c) {
         c->disable_require = sw & 4;
         c->features.ignore_imex_channel_requests = sw & 8;
         c->swarm_resource = (sw & 16) ? "DOCKER_RESOURCE_GPU,,OTHER " : "";
-        c->supported_driver_capabilities = (sw & 32) ? "utility,compute,compat32"
+        c->supported_driver_capabilities = (sw & 32)   ? "utility,compute,compat32"
                                            : (sw & 64) ? "all"
                                                        : NULL;
 }

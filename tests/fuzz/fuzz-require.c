@@ -13,12 +13,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct require_facts facts[] = {
-        { "13.0", "580.159.04", "9.0", "Nvidia" },
-        { "12.2", "535.104.05", "7.5", "Tesla" },
-        { "13.0", "580.159.04", NULL, NULL },
-        { NULL, NULL, NULL, NULL },
-        { "", "", "", "" },
-        { "4294967295.0.1", "0", "10.3", "GeForce" },
+        {"13.0", "580.159.04", "9.0", "Nvidia"},
+        {"12.2", "535.104.05", "7.5", "Tesla"},
+        {"13.0", "580.159.04", NULL, NULL},
+        {NULL, NULL, NULL, NULL},
+        {"", "", "", ""},
+        {"4294967295.0.1", "0", "10.3", "GeForce"},
 };
 
 static void check_contract(const char *expr, const struct require_facts *f) {
@@ -41,7 +41,7 @@ static void check_contract(const char *expr, const struct require_facts *f) {
 }
 
 static void check_order(const char *s) {
-        static const char *const others[] = { "0", "12", "12.0.0", "13.0", "580.159.04" };
+        static const char *const others[] = {"0", "12", "12.0.0", "13.0", "580.159.04"};
         int c1, c2;
 
         if (version_compare(s, s, &c1) == 0 && c1 != 0)

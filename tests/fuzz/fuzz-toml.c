@@ -67,13 +67,10 @@ static void walk(const struct toml_doc *doc, const struct toml_value *v, unsigne
                 for (size_t i = 0; i < v->array.n; i++)
                         walk(doc, v->array.items[i], depth + 1, NULL);
                 break;
-        case TOML_STRING:
-                assert(v->string.ptr && v->string.ptr[v->string.len] == '\0');
-                break;
+        case TOML_STRING: assert(v->string.ptr && v->string.ptr[v->string.len] == '\0'); break;
         case TOML_INTEGER:
         case TOML_FLOAT:
-        case TOML_BOOLEAN:
-                break;
+        case TOML_BOOLEAN: break;
         }
         assert(toml_type_name(v->type)[0] != '?');
 }

@@ -53,25 +53,34 @@ static char driver_version[80];
 static char cuda_version[16];
 
 /* nvidia-smi exits with the NVML code that stopped it; codes that do not fit become 255. */
-static int exit_code(nvml_return_t r)
-{
+static int exit_code(nvml_return_t r) {
         return r > 0 && r < 255 ? r : 255;
 }
 
-static const char *brand_name(unsigned b)
-{
+static const char *brand_name(unsigned b) {
         static const char *const names[] = {
-                "Unknown", "Quadro", "Tesla", "NVS", "Grid", "GeForce", "Titan",
-                "NVIDIA Virtual Applications", "NVIDIA Virtual PC",
-                "NVIDIA Virtual Compute Server", "NVIDIA RTX Virtual Workstation",
-                "NVIDIA Cloud Gaming", "Quadro RTX", "NVIDIA RTX", "NVIDIA", "GeForce RTX",
+                "Unknown",
+                "Quadro",
+                "Tesla",
+                "NVS",
+                "Grid",
+                "GeForce",
+                "Titan",
+                "NVIDIA Virtual Applications",
+                "NVIDIA Virtual PC",
+                "NVIDIA Virtual Compute Server",
+                "NVIDIA RTX Virtual Workstation",
+                "NVIDIA Cloud Gaming",
+                "Quadro RTX",
+                "NVIDIA RTX",
+                "NVIDIA",
+                "GeForce RTX",
                 "Titan RTX",
         };
         return b < sizeof(names) / sizeof(names[0]) ? names[b] : "Unknown";
 }
 
-static const char *arch_name(unsigned a)
-{
+static const char *arch_name(unsigned a) {
         switch (a) {
         case NVML_ARCH_KEPLER: return "Kepler";
         case NVML_ARCH_MAXWELL: return "Maxwell";
@@ -87,33 +96,31 @@ static const char *arch_name(unsigned a)
 }
 
 /* Length of "580.159" in "580.159.04": NVML's own version is the driver's first two parts. */
-static int major_minor_len(const char *v)
-{
+static int major_minor_len(const char *v) {
         const char *dot = strchr(v, '.');
         if (dot != NULL)
                 dot = strchr(dot + 1, '.');
-        return dot != NULL ? (int)(dot - v) : (int)strlen(v);
+        return dot != NULL ? (int) (dot - v) : (int) strlen(v);
 }
 
 /* "NVIDIA H200 MIG 1g.18gb" -> "1g.18gb": the real tool prints the GPU instance profile. */
-static const char *mig_profile(const char *name)
-{
+static const char *mig_profile(const char *name) {
         const char *p = strstr(name, " MIG ");
         return p != NULL ? p + 5 : name;
 }
 
-static int load(void **lib)
-{
+static int load(void **lib) {
         *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
         if (*lib == NULL) {
-                printf("NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please make "
+                printf("NVIDIA-SMI couldn't find libnvidia-ml.so library in your system. Please "
+                       "make "
                        "sure that the NVIDIA Display Driver is properly installed and present in "
                        "your system.\nPlease also try adding directory that contains "
                        "libnvidia-ml.so to your system PATH.\n");
                 return 12;
         }
 #define SYM(field, name)                                                                           \
-        if ((*(void **)&nvml.field = dlsym(*lib, name)) == NULL) {                                 \
+        if ((*(void **) &nvml.field = dlsym(*lib, name)) == NULL) {                                \
                 printf("Failed to initialize NVML: Function Not Found (%s)\n", name);              \
                 return 13;                                                                         \
         }
@@ -138,8 +145,7 @@ static int load(void **lib)
         return 0;
 }
 
-static int start(void *lib)
-{
+static int start(void *lib) {
         nvml_return_t r = nvml.init();
         if (r == NVML_E_DRIVER_NOT_LOADED) {
                 printf("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
@@ -169,8 +175,7 @@ static int start(void *lib)
         return 0;
 }
 
-static void query_gpu(unsigned index, struct gpu_info *g)
-{
+static void query_gpu(unsigned index, struct gpu_info *g) {
         nvml_device_t dev;
 
         memset(g, 0, sizeof(*g));
@@ -200,19 +205,18 @@ static void query_gpu(unsigned index, struct gpu_info *g)
         }
 }
 
-static int handle_error(unsigned index, nvml_return_t rc)
-{
+static int handle_error(unsigned index, nvml_return_t rc) {
         if (rc == NVML_E_GPU_IS_LOST)
                 printf("Unable to determine the device handle for GPU%u: GPU is lost.  Reboot the "
-                       "system to recover this GPU\n", index);
+                       "system to recover this GPU\n",
+                       index);
         else
                 printf("Unable to determine the device handle for GPU%u: %s\n", index,
                        nvml.error_string(rc));
         return exit_code(rc);
 }
 
-static int list_gpus(unsigned count)
-{
+static int list_gpus(unsigned count) {
         int status = 0;
         for (unsigned i = 0; i < count; i++) {
                 struct gpu_info g;
@@ -223,27 +227,24 @@ static int list_gpus(unsigned count)
                 }
                 printf("GPU %u: %s (UUID: %s)\n", i, g.name, g.uuid);
                 for (unsigned j = 0; j < g.n_mig; j++)
-                        printf("  MIG %-11s Device %2u: (UUID: %s)\n", mig_profile(g.mig[j].name), j,
-                               g.mig[j].uuid);
+                        printf("  MIG %-11s Device %2u: (UUID: %s)\n", mig_profile(g.mig[j].name),
+                               j, g.mig[j].uuid);
         }
         return status;
 }
 
-static void field(const char *key, const char *value)
-{
+static void field(const char *key, const char *value) {
         printf("%-55s: %s\n", key, value);
 }
 
-static void timestamp(char *buf, size_t len)
-{
+static void timestamp(char *buf, size_t len) {
         time_t now = time(NULL);
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(buf, len, "%a %b %d %H:%M:%S %Y", &tm);
 }
 
-static int query(unsigned count)
-{
+static int query(unsigned count) {
         char ts[64], buf[64];
         int status = 0;
 
@@ -262,10 +263,12 @@ static int query(unsigned count)
                         status = handle_error(i, g.rc);
                         continue;
                 }
-                const char *cur = !g.mig_capable ? "N/A"
-                                  : g.mig_current == NVML_MIG_ENABLE ? "Enabled" : "Disabled";
-                const char *pend = !g.mig_capable ? "N/A"
-                                   : g.mig_pending == NVML_MIG_ENABLE ? "Enabled" : "Disabled";
+                const char *cur = !g.mig_capable                     ? "N/A"
+                                  : g.mig_current == NVML_MIG_ENABLE ? "Enabled"
+                                                                     : "Disabled";
+                const char *pend = !g.mig_capable                     ? "N/A"
+                                   : g.mig_pending == NVML_MIG_ENABLE ? "Enabled"
+                                                                      : "Disabled";
                 printf("GPU %s\n", g.pci.bus_id);
                 field("    Product Name", g.name);
                 field("    Product Brand", brand_name(g.brand));
@@ -295,8 +298,7 @@ static int query(unsigned count)
 
 /* One value of --query-gpu; NULL for a field we do not know. */
 static const char *gpu_field(const char *name, unsigned index, unsigned count,
-                             const struct gpu_info *g, char *buf, size_t len)
-{
+                             const struct gpu_info *g, char *buf, size_t len) {
         if (strcmp(name, "index") == 0)
                 snprintf(buf, len, "%u", index);
         else if (strcmp(name, "count") == 0)
@@ -323,15 +325,16 @@ static const char *gpu_field(const char *name, unsigned index, unsigned count,
                 snprintf(buf, len, "%d.%d", g->cc_major, g->cc_minor);
         else if (strcmp(name, "mig.mode.current") == 0 || strcmp(name, "mig.mode.pending") == 0) {
                 unsigned mode = name[9] == 'c' ? g->mig_current : g->mig_pending;
-                snprintf(buf, len, "%s", !g->mig_capable ? "[N/A]"
-                                         : mode == NVML_MIG_ENABLE ? "Enabled" : "Disabled");
+                snprintf(buf, len, "%s",
+                         !g->mig_capable           ? "[N/A]"
+                         : mode == NVML_MIG_ENABLE ? "Enabled"
+                                                   : "Disabled");
         } else
                 return NULL;
         return buf;
 }
 
-static int split(char *s, char **out, int max)
-{
+static int split(char *s, char **out, int max) {
         int n = 0;
         for (char *save = NULL, *t = strtok_r(s, ",", &save); t != NULL && n < max;
              t = strtok_r(NULL, ",", &save))
@@ -340,8 +343,7 @@ static int split(char *s, char **out, int max)
 }
 
 /* Checked before NVML is loaded, as the real tool rejects bad fields first. */
-static int check_fields(char **fields, int n)
-{
+static int check_fields(char **fields, int n) {
         struct gpu_info dummy;
         char buf[8];
         memset(&dummy, 0, sizeof(dummy));
@@ -353,8 +355,7 @@ static int check_fields(char **fields, int n)
         return 0;
 }
 
-static int query_csv(unsigned count, char **fields, int n, int header)
-{
+static int query_csv(unsigned count, char **fields, int n, int header) {
         int status = 0;
         if (header)
                 for (int i = 0; i < n; i++)
@@ -374,16 +375,17 @@ static int query_csv(unsigned count, char **fields, int n, int header)
         return status;
 }
 
-static int table(unsigned count)
-{
-        static const char rule[] = "+-----------------------------------------+------------------------"
-                                   "+----------------------+";
+static int table(unsigned count) {
+        static const char rule[] =
+                "+-----------------------------------------+------------------------"
+                "+----------------------+";
         char ts[64], head[256];
         int status = 0;
 
         timestamp(ts, sizeof(ts));
-        printf("%s\n+%.89s+\n", ts, "-----------------------------------------------------------"
-                                     "------------------------------");
+        printf("%s\n+%.89s+\n", ts,
+               "-----------------------------------------------------------"
+               "------------------------------");
         snprintf(head, sizeof(head), " NVIDIA-SMI %-21s Driver Version: %-14s CUDA Version: %-9s",
                  driver_version, driver_version, cuda_version);
         printf("|%-89s|\n%s\n", head, rule);
@@ -398,15 +400,15 @@ static int table(unsigned count)
                         status = handle_error(i, g.rc);
                         continue;
                 }
-                const char *mig = !g.mig_capable ? "N/A"
-                                  : g.mig_current == NVML_MIG_ENABLE ? "Enabled" : "Disabled";
+                const char *mig = !g.mig_capable                     ? "N/A"
+                                  : g.mig_current == NVML_MIG_ENABLE ? "Enabled"
+                                                                     : "Disabled";
                 printf("| %3u  %-34.34s | %22s | %20s |\n%s\n", i, g.name, g.pci.bus_id, mig, rule);
         }
         return status;
 }
 
-static int usage(int code)
-{
+static int usage(int code) {
         printf("NVIDIA System Management Interface -- v%s (nctk simulated driver)\n\n"
                "  -L, --list-gpus        Display a list of GPUs connected to the system.\n"
                "  -q, --query            Display GPU or Unit info.\n"
@@ -416,8 +418,7 @@ static int usage(int code)
         return code;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
         enum { TABLE, LIST, QUERY, QUERY_CSV, VERSION } mode = TABLE;
         char *fields[32];
         int n_fields = 0, have_format = 0, header = 1;

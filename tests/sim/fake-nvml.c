@@ -1,7 +1,7 @@
 /* Fake libnvidia-ml.so.1 for the simulated driver (tests/sim/nctk-sim builds it per root).
  *
- * It implements the NVML entry points that nctk uses (src/1-discover/nvml-types.h), answering from a
- * GPU description that the generator compiles in (nctk-sim-data.h): inside a container only this
+ * It implements the NVML entry points that nctk uses (src/1-discover/nvml-types.h), answering from
+ * a GPU description that the generator compiles in (nctk-sim-data.h): inside a container only this
  * one file is mounted, so it cannot read a side file.
  *
  * What makes container tests meaningful is that, like the real library, it only sees the GPUs whose
@@ -41,8 +41,8 @@ struct sim_gpu {
         unsigned brand, arch;
         int cc_major, cc_minor;
         unsigned minor;
-        int lost;                  /* nvmlDeviceGetHandleByIndex_v2 answers GPU_IS_LOST */
-        unsigned max_mig;          /* 0: not MIG capable */
+        int lost;         /* nvmlDeviceGetHandleByIndex_v2 answers GPU_IS_LOST */
+        unsigned max_mig; /* 0: not MIG capable */
         unsigned mig_mode;
         unsigned first_mig, n_mig; /* this GPU's slice of sim_migs[] */
 };
@@ -83,8 +83,7 @@ NVML_API const char nctk_sim_driver_version[] = SIM_DRIVER_VERSION;
 
 /* NCTK_SIM_TRACE=FILE: one line per call, to see what a toolkit asked. */
 static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void trace(const char *fmt, ...)
-{
+static void trace(const char *fmt, ...) {
         const char *path = getenv("NCTK_SIM_TRACE");
         if (path == NULL || *path == '\0')
                 return;
@@ -93,28 +92,26 @@ static void trace(const char *fmt, ...)
                 return;
         va_list ap;
         va_start(ap, fmt);
-        fprintf(f, "%d ", (int)getpid());
+        fprintf(f, "%d ", (int) getpid());
         vfprintf(f, fmt, ap);
         fputc('\n', f);
         va_end(ap);
         fclose(f);
 }
 
-static nvml_return_t ret(const char *fn, nvml_return_t r)
-{
+static nvml_return_t ret(const char *fn, nvml_return_t r) {
         trace("%s -> %d", fn, r);
         return r;
 }
 
-static void find_prefix(void)
-{
+static void find_prefix(void) {
         static const char lib_path[] = SIM_LIB_PATH;
         Dl_info info;
         char real[PATH_MAX];
         const char *self = NULL;
 
         prefix[0] = '\0';
-        if (dladdr((void *)&find_prefix, &info) == 0 || info.dli_fname == NULL)
+        if (dladdr((void *) &find_prefix, &info) == 0 || info.dli_fname == NULL)
                 return;
         /* The loader reports the name it opened (often the libnvidia-ml.so.1 link); the
          * generator recorded the file the links end at. */
@@ -129,8 +126,7 @@ static void find_prefix(void)
 enum node_state { NODE_ABSENT, NODE_DENIED, NODE_OK };
 
 /* Would the driver let us use this node? See the top of the file for why open() is tried. */
-static enum node_state check_node(const char *rel, unsigned major_nr, unsigned minor_nr)
-{
+static enum node_state check_node(const char *rel, unsigned major_nr, unsigned minor_nr) {
         char path[PATH_MAX + 64];
         struct stat st;
 
@@ -146,8 +142,7 @@ static enum node_state check_node(const char *rel, unsigned major_nr, unsigned m
         return (errno == EPERM || errno == EACCES) ? NODE_DENIED : NODE_OK;
 }
 
-static void scan_devices(void)
-{
+static void scan_devices(void) {
         char rel[64];
 
         n_visible = 0;
@@ -169,15 +164,14 @@ static void scan_devices(void)
                                  check_node(rel, SIM_CAPS_MAJOR, m->gi_cap_minor) == NODE_OK &&
                                  check_node(rel2, SIM_CAPS_MAJOR, m->ci_cap_minor) == NODE_OK;
                 mig_handles[i].gpu = m->gpu;
-                mig_handles[i].mig = (int)i;
+                mig_handles[i].mig = (int) i;
         }
 }
 
-static nvml_return_t init(const char *fn, unsigned flags)
-{
+static nvml_return_t init(const char *fn, unsigned flags) {
         nvml_return_t r = NVML_OK;
 
-        (void)flags; /* NO_ATTACH and NO_GPUS change nothing here: nothing is attached */
+        (void) flags; /* NO_ATTACH and NO_GPUS change nothing here: nothing is attached */
         pthread_mutex_lock(&lock);
         if (init_count > 0) {
                 init_count++;
@@ -185,16 +179,13 @@ static nvml_return_t init(const char *fn, unsigned flags)
         }
         find_prefix();
         switch (check_node("/dev/nvidiactl", SIM_NVIDIA_MAJOR, 255)) {
-        case NODE_ABSENT:
-                r = NVML_E_DRIVER_NOT_LOADED;
-                goto out;
+        case NODE_ABSENT: r = NVML_E_DRIVER_NOT_LOADED; goto out;
         case NODE_DENIED:
                 /* The classic "Failed to initialize NVML: Unknown Error" of a container
                  * whose device cgroup lost nvidiactl. */
                 r = NVML_E_UNKNOWN;
                 goto out;
-        case NODE_OK:
-                break;
+        case NODE_OK: break;
         }
         if (SIM_INIT_ERROR != NVML_OK) {
                 r = SIM_INIT_ERROR;
@@ -208,18 +199,15 @@ out:
         return r;
 }
 
-NVML_API nvml_return_t nvmlInit_v2(void)
-{
+NVML_API nvml_return_t nvmlInit_v2(void) {
         return init(__func__, 0);
 }
 
-NVML_API nvml_return_t nvmlInitWithFlags(unsigned flags)
-{
+NVML_API nvml_return_t nvmlInitWithFlags(unsigned flags) {
         return init(__func__, flags);
 }
 
-NVML_API nvml_return_t nvmlShutdown(void)
-{
+NVML_API nvml_return_t nvmlShutdown(void) {
         nvml_return_t r = NVML_OK;
         pthread_mutex_lock(&lock);
         if (init_count == 0)
@@ -230,8 +218,7 @@ NVML_API nvml_return_t nvmlShutdown(void)
         return ret(__func__, r);
 }
 
-NVML_API const char *nvmlErrorString(nvml_return_t r)
-{
+NVML_API const char *nvmlErrorString(nvml_return_t r) {
         switch (r) {
         case NVML_OK: return "Success";
         case NVML_E_UNINITIALIZED: return "Uninitialized";
@@ -256,16 +243,14 @@ NVML_API const char *nvmlErrorString(nvml_return_t r)
         }
 }
 
-static int initialized(void)
-{
+static int initialized(void) {
         pthread_mutex_lock(&lock);
         int ok = init_count > 0;
         pthread_mutex_unlock(&lock);
         return ok;
 }
 
-static nvml_return_t copy_string(const char *s, char *buf, unsigned len)
-{
+static nvml_return_t copy_string(const char *s, char *buf, unsigned len) {
         if (buf == NULL)
                 return NVML_E_INVALID_ARGUMENT;
         if (strlen(s) + 1 > len)
@@ -274,15 +259,13 @@ static nvml_return_t copy_string(const char *s, char *buf, unsigned len)
         return NVML_OK;
 }
 
-NVML_API nvml_return_t nvmlSystemGetDriverVersion(char *buf, unsigned len)
-{
+NVML_API nvml_return_t nvmlSystemGetDriverVersion(char *buf, unsigned len) {
         if (!initialized())
                 return ret(__func__, NVML_E_UNINITIALIZED);
         return ret(__func__, copy_string(SIM_DRIVER_VERSION, buf, len));
 }
 
-static nvml_return_t cuda_version(const char *fn, int *v)
-{
+static nvml_return_t cuda_version(const char *fn, int *v) {
         if (!initialized())
                 return ret(fn, NVML_E_UNINITIALIZED);
         if (v == NULL)
@@ -291,18 +274,15 @@ static nvml_return_t cuda_version(const char *fn, int *v)
         return ret(fn, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlSystemGetCudaDriverVersion(int *v)
-{
+NVML_API nvml_return_t nvmlSystemGetCudaDriverVersion(int *v) {
         return cuda_version(__func__, v);
 }
 
-NVML_API nvml_return_t nvmlSystemGetCudaDriverVersion_v2(int *v)
-{
+NVML_API nvml_return_t nvmlSystemGetCudaDriverVersion_v2(int *v) {
         return cuda_version(__func__, v);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetCount_v2(unsigned *count)
-{
+NVML_API nvml_return_t nvmlDeviceGetCount_v2(unsigned *count) {
         if (!initialized())
                 return ret(__func__, NVML_E_UNINITIALIZED);
         if (count == NULL)
@@ -311,8 +291,7 @@ NVML_API nvml_return_t nvmlDeviceGetCount_v2(unsigned *count)
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvml_device_t *dev)
-{
+NVML_API nvml_return_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvml_device_t *dev) {
         if (!initialized())
                 return ret(__func__, NVML_E_UNINITIALIZED);
         if (dev == NULL || index >= n_visible)
@@ -326,20 +305,19 @@ NVML_API nvml_return_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvml_device
 }
 
 /* Resolve a caller's handle: NULL unless it is one we gave out for a device still visible. */
-static const struct nvml_device_opaque *lookup(nvml_device_t dev)
-{
-        uintptr_t p = (uintptr_t)dev;
-        uintptr_t g0 = (uintptr_t)gpu_handles, m0 = (uintptr_t)mig_handles;
+static const struct nvml_device_opaque *lookup(nvml_device_t dev) {
+        uintptr_t p = (uintptr_t) dev;
+        uintptr_t g0 = (uintptr_t) gpu_handles, m0 = (uintptr_t) mig_handles;
         size_t sz = sizeof(struct nvml_device_opaque);
 
         if (!initialized() || dev == NULL)
                 return NULL;
         if (p >= g0 && p < g0 + gpu_count * sz && (p - g0) % sz == 0) {
-                unsigned g = (unsigned)((p - g0) / sz);
+                unsigned g = (unsigned) ((p - g0) / sz);
                 return gpu_visible[g] && !sim_gpus[g].lost ? &gpu_handles[g] : NULL;
         }
         if (p >= m0 && p < m0 + mig_count * sz && (p - m0) % sz == 0) {
-                unsigned m = (unsigned)((p - m0) / sz);
+                unsigned m = (unsigned) ((p - m0) / sz);
                 return mig_visible[m] ? &mig_handles[m] : NULL;
         }
         return NULL;
@@ -353,23 +331,22 @@ static const struct nvml_device_opaque *lookup(nvml_device_t dev)
         if (h == NULL)                                                                             \
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);                                     \
         const struct sim_gpu *gpu = &sim_gpus[h->gpu];                                             \
-        (void)gpu
+        (void) gpu
 
-NVML_API nvml_return_t nvmlDeviceGetUUID(nvml_device_t dev, char *buf, unsigned len)
-{
+NVML_API nvml_return_t nvmlDeviceGetUUID(nvml_device_t dev, char *buf, unsigned len) {
         DEVICE_PROLOGUE(dev, h);
-        return ret(__func__, copy_string(h->mig >= 0 ? sim_migs[h->mig].uuid : gpu->uuid, buf, len));
+        return ret(__func__,
+                   copy_string(h->mig >= 0 ? sim_migs[h->mig].uuid : gpu->uuid, buf, len));
 }
 
-NVML_API nvml_return_t nvmlDeviceGetName(nvml_device_t dev, char *buf, unsigned len)
-{
+NVML_API nvml_return_t nvmlDeviceGetName(nvml_device_t dev, char *buf, unsigned len) {
         DEVICE_PROLOGUE(dev, h);
-        return ret(__func__, copy_string(h->mig >= 0 ? sim_migs[h->mig].name : gpu->name, buf, len));
+        return ret(__func__,
+                   copy_string(h->mig >= 0 ? sim_migs[h->mig].name : gpu->name, buf, len));
 }
 
 /* A MIG device answers with its parent's PCI identity, as the real library does. */
-NVML_API nvml_return_t nvmlDeviceGetPciInfo_v3(nvml_device_t dev, struct nvml_pci_info *pci)
-{
+NVML_API nvml_return_t nvmlDeviceGetPciInfo_v3(nvml_device_t dev, struct nvml_pci_info *pci) {
         DEVICE_PROLOGUE(dev, h);
         if (pci == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -384,8 +361,7 @@ NVML_API nvml_return_t nvmlDeviceGetPciInfo_v3(nvml_device_t dev, struct nvml_pc
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetBrand(nvml_device_t dev, unsigned *brand)
-{
+NVML_API nvml_return_t nvmlDeviceGetBrand(nvml_device_t dev, unsigned *brand) {
         DEVICE_PROLOGUE(dev, h);
         if (brand == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -393,8 +369,7 @@ NVML_API nvml_return_t nvmlDeviceGetBrand(nvml_device_t dev, unsigned *brand)
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetArchitecture(nvml_device_t dev, unsigned *arch)
-{
+NVML_API nvml_return_t nvmlDeviceGetArchitecture(nvml_device_t dev, unsigned *arch) {
         DEVICE_PROLOGUE(dev, h);
         if (arch == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -403,8 +378,7 @@ NVML_API nvml_return_t nvmlDeviceGetArchitecture(nvml_device_t dev, unsigned *ar
 }
 
 NVML_API nvml_return_t nvmlDeviceGetCudaComputeCapability(nvml_device_t dev, int *major_nr,
-                                                          int *minor_nr)
-{
+                                                          int *minor_nr) {
         DEVICE_PROLOGUE(dev, h);
         if (major_nr == NULL || minor_nr == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -414,8 +388,7 @@ NVML_API nvml_return_t nvmlDeviceGetCudaComputeCapability(nvml_device_t dev, int
 }
 
 /* The minor belongs to the full GPU; a MIG device is reached through nvidia-caps instead. */
-NVML_API nvml_return_t nvmlDeviceGetMinorNumber(nvml_device_t dev, unsigned *minor_nr)
-{
+NVML_API nvml_return_t nvmlDeviceGetMinorNumber(nvml_device_t dev, unsigned *minor_nr) {
         DEVICE_PROLOGUE(dev, h);
         if (minor_nr == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -425,8 +398,8 @@ NVML_API nvml_return_t nvmlDeviceGetMinorNumber(nvml_device_t dev, unsigned *min
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetMigMode(nvml_device_t dev, unsigned *current, unsigned *pending)
-{
+NVML_API nvml_return_t nvmlDeviceGetMigMode(nvml_device_t dev, unsigned *current,
+                                            unsigned *pending) {
         DEVICE_PROLOGUE(dev, h);
         if (current == NULL || pending == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -436,8 +409,7 @@ NVML_API nvml_return_t nvmlDeviceGetMigMode(nvml_device_t dev, unsigned *current
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetMaxMigDeviceCount(nvml_device_t dev, unsigned *count)
-{
+NVML_API nvml_return_t nvmlDeviceGetMaxMigDeviceCount(nvml_device_t dev, unsigned *count) {
         DEVICE_PROLOGUE(dev, h);
         if (count == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -449,8 +421,7 @@ NVML_API nvml_return_t nvmlDeviceGetMaxMigDeviceCount(nvml_device_t dev, unsigne
 
 /* MIG indices are renumbered over the MIG devices this process can reach, as GPU indices are. */
 NVML_API nvml_return_t nvmlDeviceGetMigDeviceHandleByIndex(nvml_device_t dev, unsigned index,
-                                                           nvml_device_t *mig)
-{
+                                                           nvml_device_t *mig) {
         DEVICE_PROLOGUE(dev, h);
         if (mig == NULL || h->mig >= 0)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -470,8 +441,7 @@ NVML_API nvml_return_t nvmlDeviceGetMigDeviceHandleByIndex(nvml_device_t dev, un
         return ret(__func__, NVML_E_NOT_FOUND);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetGpuInstanceId(nvml_device_t dev, unsigned *id)
-{
+NVML_API nvml_return_t nvmlDeviceGetGpuInstanceId(nvml_device_t dev, unsigned *id) {
         DEVICE_PROLOGUE(dev, h);
         if (id == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -481,8 +451,7 @@ NVML_API nvml_return_t nvmlDeviceGetGpuInstanceId(nvml_device_t dev, unsigned *i
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceGetComputeInstanceId(nvml_device_t dev, unsigned *id)
-{
+NVML_API nvml_return_t nvmlDeviceGetComputeInstanceId(nvml_device_t dev, unsigned *id) {
         DEVICE_PROLOGUE(dev, h);
         if (id == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -493,8 +462,7 @@ NVML_API nvml_return_t nvmlDeviceGetComputeInstanceId(nvml_device_t dev, unsigne
 }
 
 NVML_API nvml_return_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvml_device_t mig,
-                                                                    nvml_device_t *dev)
-{
+                                                                    nvml_device_t *dev) {
         DEVICE_PROLOGUE(mig, h);
         if (dev == NULL || h->mig < 0)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -502,8 +470,7 @@ NVML_API nvml_return_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvml_device_
         return ret(__func__, NVML_OK);
 }
 
-NVML_API nvml_return_t nvmlDeviceIsMigDeviceHandle(nvml_device_t dev, unsigned *is_mig)
-{
+NVML_API nvml_return_t nvmlDeviceIsMigDeviceHandle(nvml_device_t dev, unsigned *is_mig) {
         DEVICE_PROLOGUE(dev, h);
         if (is_mig == NULL)
                 return ret(__func__, NVML_E_INVALID_ARGUMENT);
@@ -528,12 +495,26 @@ __attribute__((unused)) static const struct {
         nvml_dev_mig_mode_fn mig_mode;
         nvml_dev_mig_by_index_fn mig_by_index;
 } signature_check = {
-        nvmlInit_v2, nvmlInitWithFlags, nvmlShutdown, nvmlErrorString,
-        nvmlSystemGetDriverVersion, nvmlSystemGetCudaDriverVersion,
-        nvmlSystemGetCudaDriverVersion_v2, nvmlDeviceGetCount_v2, nvmlDeviceGetHandleByIndex_v2,
-        nvmlDeviceGetUUID, nvmlDeviceGetName, nvmlDeviceGetPciInfo_v3, nvmlDeviceGetBrand,
-        nvmlDeviceGetArchitecture, nvmlDeviceGetMinorNumber, nvmlDeviceGetMaxMigDeviceCount,
-        nvmlDeviceGetGpuInstanceId, nvmlDeviceGetComputeInstanceId, nvmlDeviceIsMigDeviceHandle,
-        nvmlDeviceGetCudaComputeCapability, nvmlDeviceGetMigMode,
+        nvmlInit_v2,
+        nvmlInitWithFlags,
+        nvmlShutdown,
+        nvmlErrorString,
+        nvmlSystemGetDriverVersion,
+        nvmlSystemGetCudaDriverVersion,
+        nvmlSystemGetCudaDriverVersion_v2,
+        nvmlDeviceGetCount_v2,
+        nvmlDeviceGetHandleByIndex_v2,
+        nvmlDeviceGetUUID,
+        nvmlDeviceGetName,
+        nvmlDeviceGetPciInfo_v3,
+        nvmlDeviceGetBrand,
+        nvmlDeviceGetArchitecture,
+        nvmlDeviceGetMinorNumber,
+        nvmlDeviceGetMaxMigDeviceCount,
+        nvmlDeviceGetGpuInstanceId,
+        nvmlDeviceGetComputeInstanceId,
+        nvmlDeviceIsMigDeviceHandle,
+        nvmlDeviceGetCudaComputeCapability,
+        nvmlDeviceGetMigMode,
         nvmlDeviceGetMigDeviceHandleByIndex,
 };

@@ -49,8 +49,7 @@ static int failures;
                 }                                                                                  \
         } while (0)
 
-static void *sym(void *lib, const char *name)
-{
+static void *sym(void *lib, const char *name) {
         void *p = dlsym(lib, name);
         if (p == NULL) {
                 fprintf(stderr, "FAIL: missing symbol %s\n", name);
@@ -59,40 +58,38 @@ static void *sym(void *lib, const char *name)
         return p;
 }
 
-static void load(const char *path)
-{
+static void load(const char *path) {
         void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (lib == NULL) {
                 fprintf(stderr, "FAIL: dlopen %s: %s\n", path, dlerror());
                 exit(1);
         }
-        *(void **)&nv.init = sym(lib, "nvmlInit_v2");
-        *(void **)&nv.init_flags = sym(lib, "nvmlInitWithFlags");
-        *(void **)&nv.shutdown = sym(lib, "nvmlShutdown");
-        *(void **)&nv.error_string = sym(lib, "nvmlErrorString");
-        *(void **)&nv.driver_version = sym(lib, "nvmlSystemGetDriverVersion");
-        *(void **)&nv.cuda_version = sym(lib, "nvmlSystemGetCudaDriverVersion");
-        *(void **)&nv.cuda_version_v2 = sym(lib, "nvmlSystemGetCudaDriverVersion_v2");
-        *(void **)&nv.count = sym(lib, "nvmlDeviceGetCount_v2");
-        *(void **)&nv.by_index = sym(lib, "nvmlDeviceGetHandleByIndex_v2");
-        *(void **)&nv.uuid = sym(lib, "nvmlDeviceGetUUID");
-        *(void **)&nv.name = sym(lib, "nvmlDeviceGetName");
-        *(void **)&nv.pci = sym(lib, "nvmlDeviceGetPciInfo_v3");
-        *(void **)&nv.brand = sym(lib, "nvmlDeviceGetBrand");
-        *(void **)&nv.arch = sym(lib, "nvmlDeviceGetArchitecture");
-        *(void **)&nv.minor = sym(lib, "nvmlDeviceGetMinorNumber");
-        *(void **)&nv.max_mig = sym(lib, "nvmlDeviceGetMaxMigDeviceCount");
-        *(void **)&nv.gi = sym(lib, "nvmlDeviceGetGpuInstanceId");
-        *(void **)&nv.ci = sym(lib, "nvmlDeviceGetComputeInstanceId");
-        *(void **)&nv.is_mig = sym(lib, "nvmlDeviceIsMigDeviceHandle");
-        *(void **)&nv.cc = sym(lib, "nvmlDeviceGetCudaComputeCapability");
-        *(void **)&nv.mig_mode = sym(lib, "nvmlDeviceGetMigMode");
-        *(void **)&nv.mig_by_index = sym(lib, "nvmlDeviceGetMigDeviceHandleByIndex");
-        *(void **)&nv.parent = sym(lib, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle");
+        *(void **) &nv.init = sym(lib, "nvmlInit_v2");
+        *(void **) &nv.init_flags = sym(lib, "nvmlInitWithFlags");
+        *(void **) &nv.shutdown = sym(lib, "nvmlShutdown");
+        *(void **) &nv.error_string = sym(lib, "nvmlErrorString");
+        *(void **) &nv.driver_version = sym(lib, "nvmlSystemGetDriverVersion");
+        *(void **) &nv.cuda_version = sym(lib, "nvmlSystemGetCudaDriverVersion");
+        *(void **) &nv.cuda_version_v2 = sym(lib, "nvmlSystemGetCudaDriverVersion_v2");
+        *(void **) &nv.count = sym(lib, "nvmlDeviceGetCount_v2");
+        *(void **) &nv.by_index = sym(lib, "nvmlDeviceGetHandleByIndex_v2");
+        *(void **) &nv.uuid = sym(lib, "nvmlDeviceGetUUID");
+        *(void **) &nv.name = sym(lib, "nvmlDeviceGetName");
+        *(void **) &nv.pci = sym(lib, "nvmlDeviceGetPciInfo_v3");
+        *(void **) &nv.brand = sym(lib, "nvmlDeviceGetBrand");
+        *(void **) &nv.arch = sym(lib, "nvmlDeviceGetArchitecture");
+        *(void **) &nv.minor = sym(lib, "nvmlDeviceGetMinorNumber");
+        *(void **) &nv.max_mig = sym(lib, "nvmlDeviceGetMaxMigDeviceCount");
+        *(void **) &nv.gi = sym(lib, "nvmlDeviceGetGpuInstanceId");
+        *(void **) &nv.ci = sym(lib, "nvmlDeviceGetComputeInstanceId");
+        *(void **) &nv.is_mig = sym(lib, "nvmlDeviceIsMigDeviceHandle");
+        *(void **) &nv.cc = sym(lib, "nvmlDeviceGetCudaComputeCapability");
+        *(void **) &nv.mig_mode = sym(lib, "nvmlDeviceGetMigMode");
+        *(void **) &nv.mig_by_index = sym(lib, "nvmlDeviceGetMigDeviceHandleByIndex");
+        *(void **) &nv.parent = sym(lib, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle");
 }
 
-static void probe_mig(unsigned gpu_index, nvml_device_t gpu, unsigned max)
-{
+static void probe_mig(unsigned gpu_index, nvml_device_t gpu, unsigned max) {
         for (unsigned j = 0; j < max; j++) {
                 nvml_device_t mig, parent;
                 char uuid[96], name[96];
@@ -126,8 +123,7 @@ static void probe_mig(unsigned gpu_index, nvml_device_t gpu, unsigned max)
         EXPECT(nv.mig_by_index(gpu, max, &m), NVML_E_INVALID_ARGUMENT);
 }
 
-static void probe_gpu(unsigned i)
-{
+static void probe_gpu(unsigned i) {
         nvml_device_t dev;
         nvml_return_t r = nv.by_index(i, &dev);
         if (r != NVML_OK) {
@@ -170,8 +166,7 @@ static void probe_gpu(unsigned i)
                 probe_mig(i, dev, max);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
         if (argc != 2) {
                 fprintf(stderr, "usage: nvml-probe LIBRARY\n");
                 return 2;
@@ -213,7 +208,7 @@ int main(int argc, char **argv)
         EXPECT(nv.by_index(0, NULL), NVML_E_INVALID_ARGUMENT);
         /* Handles that were never given out are refused, not dereferenced. */
         EXPECT(nv.uuid(NULL, buf, sizeof(buf)), NVML_E_INVALID_ARGUMENT);
-        EXPECT(nv.uuid((nvml_device_t)(void *)&count, buf, sizeof(buf)), NVML_E_INVALID_ARGUMENT);
+        EXPECT(nv.uuid((nvml_device_t) (void *) &count, buf, sizeof(buf)), NVML_E_INVALID_ARGUMENT);
         for (unsigned i = 0; i < count; i++)
                 probe_gpu(i);
 

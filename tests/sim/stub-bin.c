@@ -9,8 +9,7 @@
 #error "NCTK_SIM_PROG and NCTK_SIM_VERSION must be defined on the command line"
 #endif
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
         if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
                 printf("%s: version %s (nctk simulated driver)\n", NCTK_SIM_PROG, NCTK_SIM_VERSION);
                 return 0;

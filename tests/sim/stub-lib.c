@@ -13,9 +13,9 @@
 #ifdef NCTK_SIM_ABI_TAG
 __asm__(".section .note.ABI-tag,\"a\",@note\n"
         ".balign 4\n"
-        ".long 4\n"        /* name size: "GNU\0" */
-        ".long 16\n"       /* descriptor size: four words */
-        ".long 1\n"        /* NT_GNU_ABI_TAG */
+        ".long 4\n"  /* name size: "GNU\0" */
+        ".long 16\n" /* descriptor size: four words */
+        ".long 1\n"  /* NT_GNU_ABI_TAG */
         ".string \"GNU\"\n"
         ".long 0\n"        /* OS: Linux */
         ".long 2, 3, 99\n" /* minimum kernel 2.3.99 */
@@ -25,7 +25,6 @@ __asm__(".section .note.ABI-tag,\"a\",@note\n"
 const char nctk_sim_driver_version[] = NCTK_SIM_VERSION;
 
 const char *nctk_sim_version(void);
-const char *nctk_sim_version(void)
-{
+const char *nctk_sim_version(void) {
         return nctk_sim_driver_version;
 }

@@ -20,7 +20,7 @@ enum agent_op { AGENT_OPEN, AGENT_MKNOD };
 
 struct agent_request {
         int op;
-        int flags;         /* open(2) flags */
+        int flags;             /* open(2) flags */
         unsigned major, minor; /* mknod */
         char path[256];
 };
@@ -124,7 +124,7 @@ static inline int agent_start(struct agent *a, const char *cgroup_dir) {
 
 /* Returns 0 when the agent's open(PATH, FLAGS) worked, else its errno. */
 static inline int agent_open(struct agent *a, const char *path, int flags) {
-        struct agent_request q = { .op = AGENT_OPEN, .flags = flags };
+        struct agent_request q = {.op = AGENT_OPEN, .flags = flags};
         int result = EIO;
 
         snprintf(q.path, sizeof(q.path), "%s", path);
@@ -136,7 +136,7 @@ static inline int agent_open(struct agent *a, const char *path, int flags) {
 
 /* Returns 0 when the agent could mknod PATH as char MAJOR:MINOR (removed again), else errno. */
 static inline int agent_mknod(struct agent *a, const char *path, unsigned major, unsigned minor) {
-        struct agent_request q = { .op = AGENT_MKNOD, .major = major, .minor = minor };
+        struct agent_request q = {.op = AGENT_MKNOD, .major = major, .minor = minor};
         int result = EIO;
 
         snprintf(q.path, sizeof(q.path), "%s", path);

@@ -49,10 +49,10 @@ static const struct {
         unsigned minor, brand, arch, mig_mode;
         int cc_major, cc_minor;
 } gpus[] = {
-        { "GPU-4f1c7a52-0b6e-4d57-9a3e-1f2b3c4d5e6f", "NVIDIA H200", "00000000:1B:00.0", 3,
-          NVML_BRAND_NVIDIA, NVML_ARCH_HOPPER, NVML_MIG_ENABLE, 9, 0 },
-        { "GPU-9a8b7c6d-5e4f-4321-8765-0fedcba98765", "NVIDIA A100-SXM4-80GB", "00000000:B3:00.0",
-          0, NVML_BRAND_TESLA, NVML_ARCH_AMPERE, NVML_MIG_DISABLE, 8, 0 },
+        {"GPU-4f1c7a52-0b6e-4d57-9a3e-1f2b3c4d5e6f", "NVIDIA H200", "00000000:1B:00.0", 3,
+         NVML_BRAND_NVIDIA, NVML_ARCH_HOPPER, NVML_MIG_ENABLE, 9, 0},
+        {"GPU-9a8b7c6d-5e4f-4321-8765-0fedcba98765", "NVIDIA A100-SXM4-80GB", "00000000:B3:00.0", 0,
+         NVML_BRAND_TESLA, NVML_ARCH_AMPERE, NVML_MIG_DISABLE, 8, 0},
 };
 
 #define MAX_MIGS 7u
@@ -60,12 +60,12 @@ static const struct {
         unsigned slot, gi, ci;
         const char *uuid;
 } migs[] = {
-        { 0, 2, 0, "MIG-11111111-2222-4333-8444-555555555555" },
-        { 3, 9, 1, "MIG-66666666-7777-4888-9999-aaaaaaaaaaaa" },
+        {0, 2, 0, "MIG-11111111-2222-4333-8444-555555555555"},
+        {3, 9, 1, "MIG-66666666-7777-4888-9999-aaaaaaaaaaaa"},
 };
 
-static struct nvml_device_opaque gpu_handles[] = { { 0, -1 }, { 1, -1 } };
-static struct nvml_device_opaque mig_handles[] = { { 0, 0 }, { 0, 1 } };
+static struct nvml_device_opaque gpu_handles[] = {{0, -1}, {1, -1}};
+static struct nvml_device_opaque mig_handles[] = {{0, 0}, {0, 1}};
 static const char *mode = "";
 static int initialized;
 
@@ -94,7 +94,7 @@ static _Noreturn void write_garbage(void) {
 
 static nvml_return_t fake_init(unsigned flags, int with_flags) {
         const char *m = getenv("FAKE_NVML_MODE");
-        struct rlimit no_core = { 0, 0 };
+        struct rlimit no_core = {0, 0};
 
         mode = m ? m : "";
         if (is_mode("mismatch"))

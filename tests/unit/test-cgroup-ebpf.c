@@ -21,15 +21,16 @@
 #include "util/macros.h"
 
 /* code, dst, src, off, imm: written out as bpftool would show them. */
-#define I(c, d, s, o, i) { .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) }
+#define I(c, d, s, o, i)                                                                           \
+        { .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) }
 
 #define PROLOGUE                                                                                   \
-        I(0x61, 2, 1, 0, 0),      /* r2 = *(u32 *)(r1 + 0)  access_type */                         \
-        I(0xbc, 3, 2, 0, 0),      /* w3 = w2 */                                                    \
-        I(0x54, 2, 0, 0, 0xffff), /* w2 &= 0xffff           device type */                         \
-        I(0x74, 3, 0, 0, 16),     /* w3 >>= 16              access bits */                         \
-        I(0x61, 4, 1, 4, 0),      /* r4 = *(u32 *)(r1 + 4)  major */                               \
-        I(0x61, 5, 1, 8, 0)       /* r5 = *(u32 *)(r1 + 8)  minor */
+        I(0x61, 2, 1, 0, 0),              /* r2 = *(u32 *)(r1 + 0)  access_type */                 \
+                I(0xbc, 3, 2, 0, 0),      /* w3 = w2 */                                            \
+                I(0x54, 2, 0, 0, 0xffff), /* w2 &= 0xffff           device type */                 \
+                I(0x74, 3, 0, 0, 16),     /* w3 >>= 16              access bits */                 \
+                I(0x61, 4, 1, 4, 0),      /* r4 = *(u32 *)(r1 + 4)  major */                       \
+                I(0x61, 5, 1, 8, 0)       /* r5 = *(u32 *)(r1 + 8)  minor */
 
 /* What a runtime might attach: allow c 1:3 and c 1:5 (any access), deny the rest. Shaped unlike
  * our own rules (shared allow/deny blocks, jumps across rules) to test the relocation. */
@@ -76,7 +77,7 @@ static void check_program(const struct device_rule *rules, size_t n, const struc
 
 static void test_one_rule(void **state) {
         static const struct device_rule rules[] = {
-                { 'c', 195, 0, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE },
+                {'c', 195, 0, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE},
         };
         static const struct bpf_insn want[] = {
                 PROLOGUE,
@@ -96,9 +97,9 @@ static void test_one_rule(void **state) {
 
 static void test_wildcards_and_types(void **state) {
         static const struct device_rule rules[] = {
-                { 'c', 195, -1, DEVICE_ACCESS_ALL },
-                { 'a', 1, 3, DEVICE_ACCESS_READ },
-                { 'b', -1, -1, DEVICE_ACCESS_MKNOD },
+                {'c', 195, -1, DEVICE_ACCESS_ALL},
+                {'a', 1, 3, DEVICE_ACCESS_READ},
+                {'b', -1, -1, DEVICE_ACCESS_MKNOD},
         };
         static const struct bpf_insn want[] = {
                 PROLOGUE,
@@ -129,7 +130,7 @@ static void test_wildcards_and_types(void **state) {
 
 static void test_tail_appended_whole(void **state) {
         static const struct device_rule rules[] = {
-                { 'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE },
+                {'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE},
         };
         static const struct bpf_insn want[] = {
                 PROLOGUE,
@@ -163,9 +164,9 @@ static void test_tail_appended_whole(void **state) {
 
 static void test_match_all_ends_program(void **state) {
         static const struct device_rule rules[] = {
-                { 'c', 1, 8, DEVICE_ACCESS_READ },
-                { 'a', -1, -1, DEVICE_ACCESS_ALL },
-                { 'c', 1, 9, DEVICE_ACCESS_READ },
+                {'c', 1, 8, DEVICE_ACCESS_READ},
+                {'a', -1, -1, DEVICE_ACCESS_ALL},
+                {'c', 1, 9, DEVICE_ACCESS_READ},
         };
         static const struct bpf_insn want[] = {
                 PROLOGUE,
@@ -198,11 +199,11 @@ static void test_no_rules_denies(void **state) {
 
 static void test_bad_rules(void **state) {
         static const struct device_rule bad[] = {
-                { 'x', 1, 3, DEVICE_ACCESS_READ },
-                { 'c', -2, 3, DEVICE_ACCESS_READ },
-                { 'c', 1, -7, DEVICE_ACCESS_READ },
-                { 'c', 1, 3, 0 },
-                { 'c', 1, 3, 8 },
+                {'x', 1, 3, DEVICE_ACCESS_READ},
+                {'c', -2, 3, DEVICE_ACCESS_READ},
+                {'c', 1, -7, DEVICE_ACCESS_READ},
+                {'c', 1, 3, 0},
+                {'c', 1, 3, 8},
         };
         struct bpf_insn *prog = NULL;
         struct nctk_error *err = NULL;
@@ -234,15 +235,15 @@ static void expect_tail_refused(struct bpf_insn *insns, size_t n, const char *wh
 
 static void test_tail_check(void **state) {
         struct bpf_insn ok[ELEMENTSOF(runc_like)];
-        struct bpf_insn call[] = { I(0x85, 0, 0, 0, 15), I(0xb7, 0, 0, 0, 1), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn map[] = { I(0x18, 1, 1, 0, 3), I(0, 0, 0, 0, 0), I(0xb7, 0, 0, 0, 1),
-                                  I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn imm64[] = { I(0x18, 0, 0, 0, 1), I(0, 0, 0, 0, 0), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn zext[] = { I(0xb4, 0, 0, 0, 1), I(0xbc, 0, 0, 0, 1), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn blinded[] = { I(0xb7, 11, 0, 0, 1), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn out[] = { I(0x05, 0, 0, 1, 0), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn back[] = { I(0x05, 0, 0, -2, 0), I(0x95, 0, 0, 0, 0) };
-        struct bpf_insn atomic[] = { I(0xdb, 10, 1, -8, 0), I(0x95, 0, 0, 0, 0) };
+        struct bpf_insn call[] = {I(0x85, 0, 0, 0, 15), I(0xb7, 0, 0, 0, 1), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn map[] = {I(0x18, 1, 1, 0, 3), I(0, 0, 0, 0, 0), I(0xb7, 0, 0, 0, 1),
+                                 I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn imm64[] = {I(0x18, 0, 0, 0, 1), I(0, 0, 0, 0, 0), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn zext[] = {I(0xb4, 0, 0, 0, 1), I(0xbc, 0, 0, 0, 1), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn blinded[] = {I(0xb7, 11, 0, 0, 1), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn out[] = {I(0x05, 0, 0, 1, 0), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn back[] = {I(0x05, 0, 0, -2, 0), I(0x95, 0, 0, 0, 0)};
+        struct bpf_insn atomic[] = {I(0xdb, 10, 1, -8, 0), I(0x95, 0, 0, 0, 0)};
 
         (void) state;
         memcpy(ok, runc_like, sizeof(ok));
@@ -318,9 +319,9 @@ static uint32_t query(int cgroup_fd, uint32_t flags, uint32_t ids[64]) {
 
 /* The instructions of attached program ID, as the kernel runs them. */
 static size_t dump(uint32_t id, struct bpf_insn *buf, size_t max) {
-        struct bpf_prog_info info = { .xlated_prog_len = (uint32_t) (max * sizeof(*buf)),
-                                      .xlated_prog_insns = (uint64_t) (uintptr_t) buf };
-        union bpf_attr attr = { .prog_id = id };
+        struct bpf_prog_info info = {.xlated_prog_len = (uint32_t) (max * sizeof(*buf)),
+                                     .xlated_prog_insns = (uint64_t) (uintptr_t) buf};
+        union bpf_attr attr = {.prog_id = id};
         int fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
 
         assert_true(fd >= 0);
@@ -383,12 +384,12 @@ static void start_restricted(struct fixture *f) {
 }
 
 static const struct device_rule rule_random_rw[] = {
-        { 'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE },
+        {'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE},
 };
 
 static void test_extend_replaces_in_place(void **state) {
         struct fixture *f = *state;
-        static const struct device_rule rule_urandom_r[] = { { 'c', 1, 9, DEVICE_ACCESS_READ } };
+        static const struct device_rule rule_urandom_r[] = {{'c', 1, 9, DEVICE_ACCESS_READ}};
         _cleanup_free_ struct bpf_insn *want = NULL;
         struct bpf_insn got[256] = {0}; /* zeroed: valgrind does not see the kernel fill it */
         struct nctk_error *err = NULL;
@@ -408,7 +409,8 @@ static void test_extend_replaces_in_place(void **state) {
         assert_int_not_equal(ids[0], old_id);
         /* The kernel runs exactly what we built: our rule, then the old program. */
         assert_int_equal(ebpf_device_program(rule_random_rw, 1, runc_like, ELEMENTSOF(runc_like),
-                                             &want, &n_want), 0);
+                                             &want, &n_want),
+                         0);
         assert_insns_equal(got, dump(ids[0], got, ELEMENTSOF(got)), want, n_want);
 
         assert_int_equal(agent_open(&f->agent, f->nodes.random, O_RDWR), 0);
@@ -456,7 +458,7 @@ static void test_extend_refuses_helper_calls(void **state) {
 
 static void test_extend_bad_rule_changes_nothing(void **state) {
         struct fixture *f = *state;
-        static const struct device_rule bad[] = { { 'c', 1, 8, 0 } };
+        static const struct device_rule bad[] = {{'c', 1, 8, 0}};
         struct nctk_error *err = NULL;
         uint32_t ids[64], old_id;
 
@@ -515,8 +517,9 @@ static void test_extend_unrestricted(void **state) {
 
         /* Unless an ancestor of the test cgroup (the host's) filters devices already. */
         assert_int_equal(ebpf_cgroup_extend(f->cgroup_fd, rule_random_rw, 1, NULL),
-                         query(f->cgroup_fd, BPF_F_QUERY_EFFECTIVE, ids) == 0 ?
-                                 CGROUP_ALLOW_UNRESTRICTED : CGROUP_ALLOW_ANCESTOR_ONLY);
+                         query(f->cgroup_fd, BPF_F_QUERY_EFFECTIVE, ids) == 0
+                                 ? CGROUP_ALLOW_UNRESTRICTED
+                                 : CGROUP_ALLOW_ANCESTOR_ONLY);
         assert_int_equal(query(f->cgroup_fd, 0, ids), 0);
 
         /* A child cgroup restricted only by its parent's program: that one is not ours. */
@@ -633,7 +636,7 @@ int main(void) {
                 snprintf(kernel_skip_why, sizeof(kernel_skip_why), "no cgroup2 mount");
         for (size_t i = 0; i < ELEMENTSOF(tests) && kernel_skip_why[0]; i++)
                 if (tests[i].setup_func == fixture_setup)
-                        tests[i] = (struct CMUnitTest) { .name = tests[i].name,
-                                                         .test_func = kernel_test_skipped };
+                        tests[i] = (struct CMUnitTest){.name = tests[i].name,
+                                                       .test_func = kernel_test_skipped};
         return unit_run_group_tests(tests, NULL, NULL);
 }

@@ -210,11 +210,11 @@ static int fixture_teardown(void **state) {
 static void test_v1_allow(void **state) {
         struct fixture *f = *state;
         static const struct device_rule random_rw[] = {
-                { 'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE },
+                {'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE},
         };
         static const struct device_rule more[] = {
-                { 'a', 1, 9, DEVICE_ACCESS_READ },
-                { 'c', 195, -1, DEVICE_ACCESS_ALL },
+                {'a', 1, 9, DEVICE_ACCESS_READ},
+                {'c', 195, -1, DEVICE_ACCESS_ALL},
         };
         struct nctk_error *err = NULL;
 
@@ -243,7 +243,7 @@ static void test_v1_allow(void **state) {
 static void test_v1_parent_denies(void **state) {
         struct fixture *f = *state;
         static const struct device_rule random_rw[] = {
-                { 'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE },
+                {'c', 1, 8, DEVICE_ACCESS_READ | DEVICE_ACCESS_WRITE},
         };
         struct nctk_error *err = NULL;
 
@@ -261,8 +261,8 @@ static void test_v1_parent_denies(void **state) {
 }
 
 static void test_bad_rules_and_pid(void **state) {
-        static const struct device_rule bad[] = { { 'q', 1, 8, DEVICE_ACCESS_READ } };
-        static const struct device_rule ok[] = { { 'c', 1, 8, DEVICE_ACCESS_READ } };
+        static const struct device_rule bad[] = {{'q', 1, 8, DEVICE_ACCESS_READ}};
+        static const struct device_rule ok[] = {{'c', 1, 8, DEVICE_ACCESS_READ}};
         struct nctk_error *err = NULL;
 
         (void) state;
@@ -288,14 +288,10 @@ static void kernel_test_skipped(void **state) {
 
 int main(void) {
         struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_v2_only),
-                cmocka_unit_test(test_hybrid_uses_v1_devices),
-                cmocka_unit_test(test_v1_shapes),
-                cmocka_unit_test(test_not_found),
-                cmocka_unit_test(test_self),
-                cmocka_unit_test(test_bad_rules_and_pid),
-                KERNEL_TEST(test_v1_allow),
-                KERNEL_TEST(test_v1_parent_denies),
+                cmocka_unit_test(test_v2_only),   cmocka_unit_test(test_hybrid_uses_v1_devices),
+                cmocka_unit_test(test_v1_shapes), cmocka_unit_test(test_not_found),
+                cmocka_unit_test(test_self),      cmocka_unit_test(test_bad_rules_and_pid),
+                KERNEL_TEST(test_v1_allow),       KERNEL_TEST(test_v1_parent_denies),
         };
 
         test_find_mount("cgroup", "devices", devices_mount, sizeof(devices_mount));
@@ -307,7 +303,7 @@ int main(void) {
                          "covers that)");
         for (size_t i = 0; i < ELEMENTSOF(tests) && kernel_skip_why[0]; i++)
                 if (tests[i].setup_func == fixture_setup)
-                        tests[i] = (struct CMUnitTest) { .name = tests[i].name,
-                                                         .test_func = kernel_test_skipped };
+                        tests[i] = (struct CMUnitTest){.name = tests[i].name,
+                                                       .test_func = kernel_test_skipped};
         return unit_run_group_tests(tests, NULL, NULL);
 }

@@ -94,15 +94,15 @@ static void assert_config_equal(const struct nctk_config *a, const struct nctk_c
         assert_true(str_equal(a->runtime.mode, b->runtime.mode));
         assert_true(strv_equal(a->runtime.cdi_spec_dirs, b->runtime.cdi_spec_dirs));
         assert_true(str_equal(a->runtime.cdi_default_kind, b->runtime.cdi_default_kind));
-        assert_true(strv_equal(a->runtime.cdi_annotation_prefixes,
-                               b->runtime.cdi_annotation_prefixes));
+        assert_true(
+                strv_equal(a->runtime.cdi_annotation_prefixes, b->runtime.cdi_annotation_prefixes));
         assert_true(str_equal(a->runtime.csv_mount_spec_path, b->runtime.csv_mount_spec_path));
         assert_true(str_equal(a->runtime.csv_compat_container_root,
                               b->runtime.csv_compat_container_root));
         assert_true(strv_equal(a->runtime.jit_cdi_feature_flags, b->runtime.jit_cdi_feature_flags));
         assert_true(strv_equal(a->runtime.jit_cdi_disable_hooks, b->runtime.jit_cdi_disable_hooks));
-        assert_true(str_equal(a->runtime.legacy_cuda_compat_mode,
-                              b->runtime.legacy_cuda_compat_mode));
+        assert_true(
+                str_equal(a->runtime.legacy_cuda_compat_mode, b->runtime.legacy_cuda_compat_mode));
         assert_true(str_equal(a->hook.path, b->hook.path));
         assert_int_equal(a->hook.skip_mode_detection, b->hook.skip_mode_detection);
         assert_true(str_equal(a->ctk.path, b->ctk.path));
@@ -113,10 +113,10 @@ static void test_defaults(void **state) {
         _cleanup_(config_freep) struct nctk_config *c = NULL;
         _cleanup_free_ char *missing = tmp_path("missing.toml");
         struct nctk_error *err = NULL;
-        static const char *const runtimes[] = { "runc", "crun", NULL };
-        static const char *const spec_dirs[] = { "/etc/cdi", "/var/run/cdi", NULL };
-        static const char *const prefixes[] = { "cdi.k8s.io/", NULL };
-        static const char *const none[] = { NULL };
+        static const char *const runtimes[] = {"runc", "crun", NULL};
+        static const char *const spec_dirs[] = {"/etc/cdi", "/var/run/cdi", NULL};
+        static const char *const prefixes[] = {"cdi.k8s.io/", NULL};
+        static const char *const none[] = {NULL};
 
         (void) state;
         assert_int_equal(config_load(missing, false, &c, &err), 0);
@@ -250,63 +250,62 @@ static void test_reference_default_file(void **state) {
         assert_config_equal(c, defaults);
 }
 
-static const char all_keys[] =
-        "disable-require = true\n"
-        "swarm-resource = \"DOCKER_RESOURCE_GPU\"\n"
-        "accept-nvidia-visible-devices-envvar-when-unprivileged = false\n"
-        "accept-nvidia-visible-devices-as-volume-mounts = true\n"
-        "supported-driver-capabilities = \"all\"\n"
-        "[nvidia-container-cli]\n"
-        "root = \"/run/nvidia/driver\"\n"
-        "path = \"/usr/bin/nvidia-container-cli\"\n"
-        "environment = [\"A=1\", 'B=2']\n"
-        "debug = \"/var/log/nvidia-container-toolkit.log\"\n"
-        "ldcache = \"/etc/ld.so.cache\"\n"
-        "proc-root = \"/host/proc\"\n"
-        "load-kmods = false\n"
-        "no-pivot = true\n"
-        "no-cgroups = true\n"
-        "user = \"root:video\"\n"
-        "ldconfig = \"@/usr/sbin/ldconfig\"\n"
-        "[nvidia-container-runtime]\n"
-        "debug = \"/var/log/nvidia-container-runtime.log\"\n"
-        "log-level = \"debug\"\n"
-        "runtimes = [\"crun\"]\n"
-        "mode = \"cdi\"\n"
-        "modes.cdi.spec-dirs = [\"/a\", \"/b\", \"/c\"]\n"
-        "modes.cdi.default-kind = \"example.com/gpu\"\n"
-        "modes.cdi.annotation-prefixes = []\n"
-        "[nvidia-container-runtime.modes.csv]\n"
-        "mount-spec-path = \"/csv\"\n"
-        "compat-container-root = \"/usr/local/cuda/compat\"\n"
-        "[nvidia-container-runtime.modes.jit-cdi]\n"
-        "nvcdi-feature-flags = [\"disable-multiple-csv-devices\"]\n"
-        "nvcdi-disable-hooks = [\"update-ldcache\", \"create-symlinks\"]\n"
-        "[nvidia-container-runtime.modes.legacy]\n"
-        "cuda-compat-mode = \"mount\"\n"
-        "[nvidia-container-runtime-hook]\n"
-        "path = \"/usr/local/bin/nvidia-container-runtime-hook\"\n"
-        "skip-mode-detection = true\n"
-        "[nvidia-ctk]\n"
-        "path = \"/usr/local/bin/nvidia-ctk\"\n"
-        "[features]\n"
-        "allow-cuda-compat-libs-from-container = true\n"
-        "allow-ldconfig-from-container = true\n"
-        "allow-unknown-oci-spec-fields = true\n"
-        "disable-cuda-compat-lib-hook = true\n"
-        "disable-imex-channel-creation = true\n"
-        "ignore-imex-channel-requests = true\n"
-        "no-additional-gids-for-device-nodes = true\n";
+static const char all_keys[] = "disable-require = true\n"
+                               "swarm-resource = \"DOCKER_RESOURCE_GPU\"\n"
+                               "accept-nvidia-visible-devices-envvar-when-unprivileged = false\n"
+                               "accept-nvidia-visible-devices-as-volume-mounts = true\n"
+                               "supported-driver-capabilities = \"all\"\n"
+                               "[nvidia-container-cli]\n"
+                               "root = \"/run/nvidia/driver\"\n"
+                               "path = \"/usr/bin/nvidia-container-cli\"\n"
+                               "environment = [\"A=1\", 'B=2']\n"
+                               "debug = \"/var/log/nvidia-container-toolkit.log\"\n"
+                               "ldcache = \"/etc/ld.so.cache\"\n"
+                               "proc-root = \"/host/proc\"\n"
+                               "load-kmods = false\n"
+                               "no-pivot = true\n"
+                               "no-cgroups = true\n"
+                               "user = \"root:video\"\n"
+                               "ldconfig = \"@/usr/sbin/ldconfig\"\n"
+                               "[nvidia-container-runtime]\n"
+                               "debug = \"/var/log/nvidia-container-runtime.log\"\n"
+                               "log-level = \"debug\"\n"
+                               "runtimes = [\"crun\"]\n"
+                               "mode = \"cdi\"\n"
+                               "modes.cdi.spec-dirs = [\"/a\", \"/b\", \"/c\"]\n"
+                               "modes.cdi.default-kind = \"example.com/gpu\"\n"
+                               "modes.cdi.annotation-prefixes = []\n"
+                               "[nvidia-container-runtime.modes.csv]\n"
+                               "mount-spec-path = \"/csv\"\n"
+                               "compat-container-root = \"/usr/local/cuda/compat\"\n"
+                               "[nvidia-container-runtime.modes.jit-cdi]\n"
+                               "nvcdi-feature-flags = [\"disable-multiple-csv-devices\"]\n"
+                               "nvcdi-disable-hooks = [\"update-ldcache\", \"create-symlinks\"]\n"
+                               "[nvidia-container-runtime.modes.legacy]\n"
+                               "cuda-compat-mode = \"mount\"\n"
+                               "[nvidia-container-runtime-hook]\n"
+                               "path = \"/usr/local/bin/nvidia-container-runtime-hook\"\n"
+                               "skip-mode-detection = true\n"
+                               "[nvidia-ctk]\n"
+                               "path = \"/usr/local/bin/nvidia-ctk\"\n"
+                               "[features]\n"
+                               "allow-cuda-compat-libs-from-container = true\n"
+                               "allow-ldconfig-from-container = true\n"
+                               "allow-unknown-oci-spec-fields = true\n"
+                               "disable-cuda-compat-lib-hook = true\n"
+                               "disable-imex-channel-creation = true\n"
+                               "ignore-imex-channel-requests = true\n"
+                               "no-additional-gids-for-device-nodes = true\n";
 
 static void test_every_key(void **state) {
         _cleanup_(config_freep) struct nctk_config *c = NULL;
         struct nctk_error *err = NULL;
-        static const char *const env[] = { "A=1", "B=2", NULL };
-        static const char *const runtimes[] = { "crun", NULL };
-        static const char *const dirs[] = { "/a", "/b", "/c", NULL };
-        static const char *const none[] = { NULL };
-        static const char *const flags[] = { "disable-multiple-csv-devices", NULL };
-        static const char *const hooks[] = { "update-ldcache", "create-symlinks", NULL };
+        static const char *const env[] = {"A=1", "B=2", NULL};
+        static const char *const runtimes[] = {"crun", NULL};
+        static const char *const dirs[] = {"/a", "/b", "/c", NULL};
+        static const char *const none[] = {NULL};
+        static const char *const flags[] = {"disable-multiple-csv-devices", NULL};
+        static const char *const hooks[] = {"update-ldcache", "create-symlinks", NULL};
 
         (void) state;
         assert_int_equal(load_string(all_keys, &c, &err), 0);
@@ -393,36 +392,35 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-        { "disable-require = \"yes\"\n", "config.toml:1: 'disable-require' must be a boolean" },
-        { "\n\nswarm-resource = 1\n", "config.toml:3: 'swarm-resource' must be a string" },
-        { "supported-driver-capabilities = [\"all\"]",
-          "config.toml:1: 'supported-driver-capabilities' must be a string" },
-        { "[nvidia-container-cli]\nproc-root = true\n",
-          "config.toml:2: 'nvidia-container-cli.proc-root' must be a string" },
-        { "[nvidia-container-cli]\nload-kmods = 1\n",
-          "config.toml:2: 'nvidia-container-cli.load-kmods' must be a boolean" },
-        { "[nvidia-container-cli]\nenvironment = \"A=1\"\n",
-          "config.toml:2: 'nvidia-container-cli.environment' must be an array of strings" },
-        { "[nvidia-container-runtime]\nruntimes = [\"runc\",\n 1]\n",
-          "config.toml:3: 'nvidia-container-runtime.runtimes' must be an array of strings" },
-        { "[nvidia-container-runtime.modes.cdi]\nspec-dirs = [[\"/etc/cdi\"]]\n",
-          "'nvidia-container-runtime.modes.cdi.spec-dirs' must be an array of strings" },
-        { "[nvidia-container-runtime]\nmodes.cdi.default-kind = { a = 1 }\n",
-          "config.toml:2: 'nvidia-container-runtime.modes.cdi.default-kind' must be a string" },
-        { "[features]\nallow-ldconfig-from-container = \"true\"\n",
-          "'features.allow-ldconfig-from-container' must be a boolean" },
-        { "nvidia-container-cli = 1\n", "config.toml:1: 'nvidia-container-cli' must be a table" },
-        { "[nvidia-container-runtime]\nmodes = []\n",
-          "config.toml:2: 'nvidia-container-runtime.modes' must be a table" },
-        { "[nvidia-container-cli]\nuser = \"a\\u0000b\"\n",
-          "'nvidia-container-cli.user' must not hold NUL characters" },
-        { "[nvidia-container-cli]\n\nldconfig = \"/sbin/ldconfig\"\n",
-          "config.toml:3: 'nvidia-container-cli.ldconfig' value '/sbin/ldconfig' is not "
-          "host-relative (does not start with '@')" },
-        { "[nvidia-container-cli]\nroot = \"/a\"\nroot = \"/b\"\n",
-          "config.toml:3: duplicate key 'root'" },
-        { "disable-require = true\n[nvidia-ctk]\npath = 'x\n",
-          "config.toml:3: unterminated string" },
+        {"disable-require = \"yes\"\n", "config.toml:1: 'disable-require' must be a boolean"},
+        {"\n\nswarm-resource = 1\n", "config.toml:3: 'swarm-resource' must be a string"},
+        {"supported-driver-capabilities = [\"all\"]",
+         "config.toml:1: 'supported-driver-capabilities' must be a string"},
+        {"[nvidia-container-cli]\nproc-root = true\n",
+         "config.toml:2: 'nvidia-container-cli.proc-root' must be a string"},
+        {"[nvidia-container-cli]\nload-kmods = 1\n",
+         "config.toml:2: 'nvidia-container-cli.load-kmods' must be a boolean"},
+        {"[nvidia-container-cli]\nenvironment = \"A=1\"\n",
+         "config.toml:2: 'nvidia-container-cli.environment' must be an array of strings"},
+        {"[nvidia-container-runtime]\nruntimes = [\"runc\",\n 1]\n",
+         "config.toml:3: 'nvidia-container-runtime.runtimes' must be an array of strings"},
+        {"[nvidia-container-runtime.modes.cdi]\nspec-dirs = [[\"/etc/cdi\"]]\n",
+         "'nvidia-container-runtime.modes.cdi.spec-dirs' must be an array of strings"},
+        {"[nvidia-container-runtime]\nmodes.cdi.default-kind = { a = 1 }\n",
+         "config.toml:2: 'nvidia-container-runtime.modes.cdi.default-kind' must be a string"},
+        {"[features]\nallow-ldconfig-from-container = \"true\"\n",
+         "'features.allow-ldconfig-from-container' must be a boolean"},
+        {"nvidia-container-cli = 1\n", "config.toml:1: 'nvidia-container-cli' must be a table"},
+        {"[nvidia-container-runtime]\nmodes = []\n",
+         "config.toml:2: 'nvidia-container-runtime.modes' must be a table"},
+        {"[nvidia-container-cli]\nuser = \"a\\u0000b\"\n",
+         "'nvidia-container-cli.user' must not hold NUL characters"},
+        {"[nvidia-container-cli]\n\nldconfig = \"/sbin/ldconfig\"\n",
+         "config.toml:3: 'nvidia-container-cli.ldconfig' value '/sbin/ldconfig' is not "
+         "host-relative (does not start with '@')"},
+        {"[nvidia-container-cli]\nroot = \"/a\"\nroot = \"/b\"\n",
+         "config.toml:3: duplicate key 'root'"},
+        {"disable-require = true\n[nvidia-ctk]\npath = 'x\n", "config.toml:3: unterminated string"},
 };
 
 static void test_bad(void **state) {
@@ -550,17 +548,16 @@ static void test_os_release(void **state) {
                 const char *content;
                 bool suse;
         } cases[] = {
-                { "NAME=\"openSUSE Leap\"\nID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\n",
-                  true },
-                { "ID=sles\nID_LIKE=\"suse\"\n", true },
-                { "ID_LIKE=opensuse\n", true },
-                { "ID_LIKE='suse'\n", true },
-                { "ID_LIKE=\"rhel fedora\"\n", false },
-                { "ID_LIKE=\"suseish\"\n", false },
-                { "ID=suse\n", false },
-                { "# ID_LIKE=suse\n", false },
-                { "ID_LIKE=debian\nID_LIKE=suse\n", false },
-                { "", false },
+                {"NAME=\"openSUSE Leap\"\nID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\n", true},
+                {"ID=sles\nID_LIKE=\"suse\"\n", true},
+                {"ID_LIKE=opensuse\n", true},
+                {"ID_LIKE='suse'\n", true},
+                {"ID_LIKE=\"rhel fedora\"\n", false},
+                {"ID_LIKE=\"suseish\"\n", false},
+                {"ID=suse\n", false},
+                {"# ID_LIKE=suse\n", false},
+                {"ID_LIKE=debian\nID_LIKE=suse\n", false},
+                {"", false},
         };
 
         (void) state;
@@ -603,7 +600,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-        const char *names[] = { "config.toml", "default.toml", "env.toml", "os-release" };
+        const char *names[] = {"config.toml", "default.toml", "env.toml", "os-release"};
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {

@@ -15,8 +15,8 @@
 #include "util/macros.h"
 
 struct tree {
-        char root[64];  /* the image */
-        char host[64];  /* a directory outside it, standing for the host */
+        char root[64]; /* the image */
+        char host[64]; /* a directory outside it, standing for the host */
         int rootfd;
 };
 

@@ -83,8 +83,8 @@ static void mklib(const char *dir, const char *file, const char *soname, const c
 
         if (soname)
                 snprintf(so, sizeof(so), "-Wl,-soname,'%s'", soname);
-        SH("cc -shared -fPIC -nostdlib -Wl,--build-id=none %s %s -o '%s/%s' -x c /dev/null",
-           so, extra ? extra : "", dir, file);
+        SH("cc -shared -fPIC -nostdlib -Wl,--build-id=none %s %s -o '%s/%s' -x c /dev/null", so,
+           extra ? extra : "", dir, file);
 }
 
 static int open_root(const char *root) {
@@ -245,14 +245,19 @@ static void put_phdr(uint8_t *b, unsigned i, uint32_t type, uint64_t off, uint64
         put64(p, 48, type == PT_LOAD ? 0x1000 : 8);
 }
 
-#define STRS(x) { x, sizeof(x) }
+#define STRS(x)                                                                                    \
+        { x, sizeof(x) }
 static const struct {
         const char *s;
         size_t n;
 } synth_strs[] = {
-        STRS("\0libsynth.so.3"), STRS("\0libeof.so.4"),   STRS("\0libnoload.so.5"),
-        STRS("\0libgone.so.9"),  STRS("\0libfirst.so.6\0libsecond.so.6"),
-        STRS("\0libphnum.so.8"), STRS("\0libdynoff.so.8"),
+        STRS("\0libsynth.so.3"),
+        STRS("\0libeof.so.4"),
+        STRS("\0libnoload.so.5"),
+        STRS("\0libgone.so.9"),
+        STRS("\0libfirst.so.6\0libsecond.so.6"),
+        STRS("\0libphnum.so.8"),
+        STRS("\0libdynoff.so.8"),
         STRS("\0libc.so.6\0libneed1.so.7\0libneed2.so.7"),
 };
 
@@ -262,8 +267,8 @@ static const struct {
  * headers past the end, 6 PT_DYNAMIC past the end, 7 DT_NEEDED libc.so.6 then two DT_SONAMEs.
  * Sizes are not page multiples, so ldconfig's mapping reads zeros past the end, as we do. */
 static void synth(const char *path, int v) {
-        uint8_t b[0x1100] = { 0x7f, 'E', 'L', 'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT };
-        uint64_t dyn[16] = { 0 }, strtab = v == 2 ? 0x1080 : v == 3 ? 0x9000 : 0x5080;
+        uint8_t b[0x1100] = {0x7f, 'E', 'L', 'F', ELFCLASS64, ELFDATA2LSB, EV_CURRENT};
+        uint64_t dyn[16] = {0}, strtab = v == 2 ? 0x1080 : v == 3 ? 0x9000 : 0x5080;
         size_t size = v == 1 ? 0x1080 + synth_strs[1].n - 1 : sizeof(b), k = 0;
 
         put16(b, 16, ET_DYN);
@@ -313,15 +318,24 @@ static void build_conf(const char *R) {
 /* The library directory: versions, links, duplicates, names that sort tricky, junk. */
 static void build_libdir(const char *d) {
         static const char *const named[] = {
-                "libv.so.9", "libv.so.10", "libA.so.1", "liba.so.1", "lib_x.so.1",
-                "lib\xc3\xa9.so.1", "libbig.so.12345678901", "libz0.so.01", "libz0.so.1",
-                "ld-linux-x86-64.so.2", NULL,
+                "libv.so.9",
+                "libv.so.10",
+                "libA.so.1",
+                "liba.so.1",
+                "lib_x.so.1",
+                "lib\xc3\xa9.so.1",
+                "libbig.so.12345678901",
+                "libz0.so.01",
+                "libz0.so.1",
+                "ld-linux-x86-64.so.2",
+                NULL,
         };
-        static const uint8_t aout[96] = { 0x0b, 0x01, 0x64 };
+        static const uint8_t aout[96] = {0x0b, 0x01, 0x64};
 
         mklib(d, "libfoo.so.1.2.3", "libfoo.so.1", NULL);
         SH("cd '%s' && ln -s libfoo.so.1.2.3 libfoo.so.1 && ln -s libfoo.so.1 libfoo.so && "
-           "ln -s libfoo.so.1.2.3 libalias.so.7 && cp libfoo.so.1.2.3 'libfoo.so.1~'", d);
+           "ln -s libfoo.so.1.2.3 libalias.so.7 && cp libfoo.so.1.2.3 'libfoo.so.1~'",
+           d);
         mklib(d, "libbar.so.2.0", "libbar.so.2", NULL);
         mklib(d, "libnos.so", NULL, NULL);
         mklib(d, "libdup.so.1.0", "libdup.so.1", NULL);
@@ -333,13 +347,15 @@ static void build_libdir(const char *d) {
                 mklib(d, "libx32.so.1", "libx32.so.1", "-mx32");
         if (have_clang)
                 SH("clang --target=aarch64-linux-gnu -fuse-ld=lld -shared -nostdlib "
-                   "-Wl,-soname,libarm64.so.1 -o '%s/libarm64.so.1' -x c /dev/null", d);
+                   "-Wl,-soname,libarm64.so.1 -o '%s/libarm64.so.1' -x c /dev/null",
+                   d);
         put(at(d, "/libjunk.so.1"), "not an ELF file\n");
         put(at(d, "/libempty.so.1"), "");
         put_bytes(at(d, "/libaout.so.1.2"), aout, sizeof(aout));
         SH("cd '%s' && head -c 64 libfoo.so.1.2.3 > libtrunc64.so.1 && "
            "head -c 1200 libfoo.so.1.2.3 > libtrunc.so.1 && "
-           "head -c 3000 libfoo.so.1.2.3 > libtrunc3k.so.1", d);
+           "head -c 3000 libfoo.so.1.2.3 > libtrunc3k.so.1",
+           d);
         SH("cc -nostdlib -static -no-pie -Wl,-e,0 -o '%s/libexe.so.1' -x c /dev/null", d);
         SH("cd '%s' && ln -s '%s/outside/libout.so.1' libout.so.1 && "
            "ln -s ../../../../../../../../../outside/libout.so.1 libdots.so.1 && "
@@ -396,7 +412,8 @@ static void build_main(const char *R) {
                 /* ld gives PT_INTERP to executables only: a PIE is ET_DYN too. */
                 SH("cc -m32 -nostdlib -fPIE -pie -Wl,-e,0 "
                    "-Wl,--dynamic-linker,/lib/ld-linux.so.2 -Wl,-soname,libinterp32.so.1 "
-                   "-o '%s/usr/lib32/libinterp32.so.1' -x c /dev/null", R);
+                   "-o '%s/usr/lib32/libinterp32.so.1' -x c /dev/null",
+                   R);
                 mklib(at(R, "/opt/bar/lib"), "libbar32.so.2", "libbar32.so.2", "-m32");
                 mklib(at(R, "/opt/baz/lib"), "libbaz32.so.2", "libbaz32.so.2", "-m32");
         }
@@ -406,9 +423,11 @@ static void build_main(const char *R) {
         mklib(at(top, "/outside"), "libout.so.1", "libout.so.1", NULL);
         if (have_clang) {
                 SH("clang --target=armv7a-linux-gnueabihf -fuse-ld=lld -shared -nostdlib "
-                   "-o '%s/armhf.so' -x c /dev/null", stub);
+                   "-o '%s/armhf.so' -x c /dev/null",
+                   stub);
                 SH("clang --target=armv7a-linux-gnueabi -mfloat-abi=soft -fuse-ld=lld -shared "
-                   "-nostdlib -o '%s/armsf.so' -x c /dev/null", stub);
+                   "-nostdlib -o '%s/armsf.so' -x c /dev/null",
+                   stub);
         }
 }
 
@@ -419,7 +438,8 @@ static int group_setup(void **state) {
         assert_non_null(mkdtemp(top));
         have_ldconfig = sh("ldconfig --version >/dev/null 2>&1") == 0;
         have_clang = sh("clang --target=aarch64-linux-gnu -fuse-ld=lld -shared -nostdlib -o "
-                        "'%s/probe.so' -x c /dev/null >/dev/null 2>&1", top) == 0;
+                        "'%s/probe.so' -x c /dev/null >/dev/null 2>&1",
+                        top) == 0;
         have_m32 = sh("cc -m32 -shared -nostdlib -o '%s/probe.so' -x c /dev/null 2>/dev/null",
                       top) == 0;
         have_x32 = sh("cc -mx32 -shared -nostdlib -o '%s/probe.so' -x c /dev/null 2>/dev/null",
@@ -504,9 +524,14 @@ static void test_elf_read(void **state) {
         expect_elf(F(d, "libexe.so.1"), EM_X86_64, -ENOEXEC, 0, NULL);
         expect_elf(F(d, "libfoo.so.1.2.3"), 0, -EOPNOTSUPP, 0, NULL);
         for (int v = 0; v < 8; v++) {
-                static const char *const want[] = { "libsynth.so.3", "libeof.so.4",
-                                                    "libnoload.so.5", NULL, "libsecond.so.6",
-                                                    NULL, NULL, "libneed1.so.7" };
+                static const char *const want[] = {"libsynth.so.3",
+                                                   "libeof.so.4",
+                                                   "libnoload.so.5",
+                                                   NULL,
+                                                   "libsecond.so.6",
+                                                   NULL,
+                                                   NULL,
+                                                   "libneed1.so.7"};
                 char name[32];
 
                 snprintf(name, sizeof(name), "libsynth%d.so.1", v);
@@ -540,10 +565,20 @@ static void test_elf_read(void **state) {
 
 static void test_conf(void **state) {
         static const char *const want[] = {
-                "/opt/foo/lib", "/usr/local/lib/", "root:x:0:0:root:/root:/bin/sh",
-                "/opt/bar/lib=libc6", "/opt/baz/lib=libc6 ", "/opt/missing", "/usr/lib32/",
-                "/opt/rel/lib", "/opt/foo/lib", "/lib/x86_64-linux-gnu",
-                "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib", NULL,
+                "/opt/foo/lib",
+                "/usr/local/lib/",
+                "root:x:0:0:root:/root:/bin/sh",
+                "/opt/bar/lib=libc6",
+                "/opt/baz/lib=libc6 ",
+                "/opt/missing",
+                "/usr/lib32/",
+                "/opt/rel/lib",
+                "/opt/foo/lib",
+                "/lib/x86_64-linux-gnu",
+                "/usr/lib/x86_64-linux-gnu",
+                "/lib",
+                "/usr/lib",
+                NULL,
         };
         _cleanup_close_ int rootfd = open_root(main_root);
         char **dirs = NULL;
@@ -624,15 +659,20 @@ static void test_content(void **state) {
                 "0001 libbaz32.so.2 => /opt/baz/lib/libbaz32.so.2 0\n",
                 "0803 libx32.so.1 => /lib/x86_64-linux-gnu/libx32.so.1 0\n",
                 "0000 libaout.so.1 => /lib/x86_64-linux-gnu/libaout.so.1 0\n",
-                "0303 libsynth.so.3 =>", "0303 libeof.so.4 =>", "0303 libnoload.so.5 =>",
-                "0303 libsecond.so.6 =>", "0303 libneed1.so.7 =>", "0303 librel.so.1 =>",
-                "0303 libloc.so.5 => /usr/local/lib/libloc.so.5 0\n", NULL,
+                "0303 libsynth.so.3 =>",
+                "0303 libeof.so.4 =>",
+                "0303 libnoload.so.5 =>",
+                "0303 libsecond.so.6 =>",
+                "0303 libneed1.so.7 =>",
+                "0303 librel.so.1 =>",
+                "0303 libloc.so.5 => /usr/local/lib/libloc.so.5 0\n",
+                NULL,
         };
         static const char *const absent[] = {
-                "libjunk", "libempty", "libtrunc64", "libexe", "libout", "libdots",
-                "libpasswd", "libloop", "libdirlink", "libdangling", "libarm64", "libgone",
-                "libfirst", "libneed2", "libphnum", "libdynoff", ".hidden", "/opt/missing",
-                "x86-64-v2", NULL,
+                "libjunk",   "libempty",  "libtrunc64",   "libexe",     "libout",
+                "libdots",   "libpasswd", "libloop",      "libdirlink", "libdangling",
+                "libarm64",  "libgone",   "libfirst",     "libneed2",   "libphnum",
+                "libdynoff", ".hidden",   "/opt/missing", "x86-64-v2",  NULL,
         };
         _cleanup_(nctk_error_free) struct nctk_error *err = NULL;
         _cleanup_free_ char *dump = NULL;
@@ -656,12 +696,12 @@ static void test_content(void **state) {
  * checks that they were built. */
 static void test_all_fixtures(void **state) {
         const char *d = at(main_root, LIBDIR), *stub = at(top, "/stub");
-        const char *need[] = { at(main_root, "/usr/lib32/libfoo32.so.1"),
-                               at(main_root, "/usr/lib32/libinterp32.so.1"),
-                               at(d, "/libx32.so.1"),
-                               at(d, "/libarm64.so.1"),
-                               at(stub, "/armhf.so"),
-                               at(stub, "/armsf.so") };
+        const char *need[] = {at(main_root, "/usr/lib32/libfoo32.so.1"),
+                              at(main_root, "/usr/lib32/libinterp32.so.1"),
+                              at(d, "/libx32.so.1"),
+                              at(d, "/libarm64.so.1"),
+                              at(stub, "/armhf.so"),
+                              at(stub, "/armsf.so")};
         char missing[64];
 
         (void) state;
@@ -713,12 +753,14 @@ static void test_loader(void **state) {
                 unit_skip("chroot needs root");
         SH("mkdir -p '%s/lib64' '%s/lib/x86_64-linux-gnu' '%s/opt/foo/lib' '%s/etc'", R, R, R, R);
         SH("cp -L /lib64/ld-linux-x86-64.so.2 '%s/lib64/' && "
-           "cp -L /lib/x86_64-linux-gnu/libc.so.6 '%s/lib/x86_64-linux-gnu/'", R, R);
+           "cp -L /lib/x86_64-linux-gnu/libc.so.6 '%s/lib/x86_64-linux-gnu/'",
+           R, R);
         put(at(top, "/foo.c"), "int foo(void) { return 42; }\n");
         put(at(top, "/prog.c"), "#include <stdio.h>\nint foo(void);\n"
                                 "int main(void) { printf(\"foo=%d\\n\", foo()); return 0; }\n");
         SH("cc -shared -fPIC -Wl,-soname,libfoo.so.1 -o '%s/opt/foo/lib/libfoo.so.1.2.3' "
-           "'%s/foo.c' && ln -s libfoo.so.1.2.3 '%s/opt/foo/lib/libfoo.so.1'", R, top, R);
+           "'%s/foo.c' && ln -s libfoo.so.1.2.3 '%s/opt/foo/lib/libfoo.so.1'",
+           R, top, R);
         SH("cc -o '%s/prog' '%s/prog.c' '%s/opt/foo/lib/libfoo.so.1.2.3'", R, top, R);
         put(at(R, "/etc/ld.so.conf"), "/opt/foo/lib\n");
         assert_int_not_equal(sh("chroot '%s' /prog >/dev/null 2>&1", R), 0);
@@ -752,13 +794,17 @@ static void test_debian_root(void **state) {
 
         (void) state;
         SH("mkdir -p '%s" LIBDIR "' '%s/etc/ld.so.conf.d' '%s/usr/lib64' && ln -s usr/lib '%s/lib' "
-           "&& ln -s usr/lib64 '%s/lib64'", R, R, R, R, R);
+           "&& ln -s usr/lib64 '%s/lib64'",
+           R, R, R, R, R);
         SH("cd %s && for f in lib*.so*; do [ -f \"$f\" ] && [ ! -L \"$f\" ] && echo \"$f\"; done "
-           "| head -200 > '%s/list'", H, top);
+           "| head -200 > '%s/list'",
+           H, top);
         SH("cd %s && while read f; do ln \"$f\" '%s" LIBDIR "/' 2>/dev/null || "
-           "cp -p \"$f\" '%s" LIBDIR "/'; done < '%s/list'", H, R, R, top);
+           "cp -p \"$f\" '%s" LIBDIR "/'; done < '%s/list'",
+           H, R, R, top);
         SH("cd %s && for l in lib*.so*; do [ -L \"$l\" ] && grep -qxF \"$(readlink \"$l\")\" "
-           "'%s/list' && cp -P \"$l\" '%s" LIBDIR "/'; done; true", H, top, R);
+           "'%s/list' && cp -P \"$l\" '%s" LIBDIR "/'; done; true",
+           H, top, R);
         put(at(R, "/etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n\n");
         put(at(R, "/etc/ld.so.conf.d/libc.conf"), "# libc default configuration\n/usr/local/lib\n");
         put(at(R, "/etc/ld.so.conf.d/x86_64-linux-gnu.conf"),
@@ -781,10 +827,9 @@ static void test_debian_root(void **state) {
 
 /* ---- hostile roots -------------------------------------------------------------------------- */
 
-static int write_one(const char *root, const char *dir, const char *out,
-                     struct nctk_error **err) {
+static int write_one(const char *root, const char *dir, const char *out, struct nctk_error **err) {
         _cleanup_close_ int rootfd = open_root(root);
-        const char *dirs[] = { dir };
+        const char *dirs[] = {dir};
 
         return ldcache_write(rootfd, dirs, 1, out, err);
 }

@@ -45,13 +45,13 @@ static const char *const arch64_name = NULL, *const arch32_name = NULL;
 #define FLAGS_32 LDCACHE_FLAG_ELF_LIBC6
 #endif
 
-static const char *formats[] = { "old", "new", "compat" };
+static const char *formats[] = {"old", "new", "compat"};
 
 static char top[PATH_MAX];
 static char ldconfig[64];
-static bool generated;         /* caches in all formats exist under top/root/etc */
-static char gen_why[512];      /* why not */
-static bool have_32bit;        /* the tree holds i386 (libc6, ELF) and x32 libraries */
+static bool generated;    /* caches in all formats exist under top/root/etc */
+static char gen_why[512]; /* why not */
+static bool have_32bit;   /* the tree holds i386 (libc6, ELF) and x32 libraries */
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -92,8 +92,8 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void push_record(char ***v, size_t *n, enum ldcache_abi abi, const char *key,
-                        size_t key_len, const char *value) {
+static void push_record(char ***v, size_t *n, enum ldcache_abi abi, const char *key, size_t key_len,
+                        const char *value) {
         char **slot = ARRAY_PUSH(*v, *n);
 
         assert_non_null(slot);
@@ -201,7 +201,8 @@ static void build_32bit_libs(void) {
         snprintf(m32, sizeof(m32), "-m32 -nostdlib '%s/root/stub32/libc.so.6'", top);
         snprintf(mx32, sizeof(mx32), "-mx32 -nostdlib '%s/root/stubx32/libc.so.6'", top);
         have_32bit = run("mkdir -p '%1$s/root/stub32' '%1$s/root/stubx32' '%1$s/root/lib32' "
-                         "'%1$s/root/libx32'", top) == 0 &&
+                         "'%1$s/root/libx32'",
+                         top) == 0 &&
                      build_lib("-m32 -nostdlib", "libc.so.6", "stub32", "libc.so.6") &&
                      build_lib("-mx32 -nostdlib", "libc.so.6", "stubx32", "libc.so.6") &&
                      build_lib(m32, "libq32.so.1", "lib32", "libq32.so.1.0") &&
@@ -213,8 +214,8 @@ static void build_32bit_libs(void) {
 }
 
 static bool generate_caches(void) {
-        static const char *libs[] = { "libfoo", "libbar", "libcuda", "libnvidia-ml",
-                                      "libnvidia-ptxjitcompiler" };
+        static const char *libs[] = {"libfoo", "libbar", "libcuda", "libnvidia-ml",
+                                     "libnvidia-ptxjitcompiler"};
         char conf[PATH_MAX + 32];
 
         if (run("mkdir -p '%1$s/root/etc' '%1$s/root/lib64/glibc-hwcaps/x86-64-v3'", top) != 0)
@@ -246,7 +247,7 @@ static bool generate_caches(void) {
 }
 
 static int setup(void **state) {
-        static const char *candidates[] = { "/sbin/ldconfig", "/usr/sbin/ldconfig" };
+        static const char *candidates[] = {"/sbin/ldconfig", "/usr/sbin/ldconfig"};
 
         (void) state;
         snprintf(top, sizeof(top), "/tmp/nctk-ldcache-XXXXXX");
@@ -286,10 +287,10 @@ struct spec {
 };
 
 static const struct spec three[] = {
-        { FLAGS_64, "libcuda.so.1", "/usr/lib64/libcuda.so.1", 0 },
-        { FLAGS_32, "libcuda.so.1", "/usr/lib/libcuda.so.1", 0 },
-        { FLAGS_64, "libfoo.so.1", "/usr/lib64/glibc-hwcaps/x86-64-v3/libfoo.so.1",
-          (1ull << 62) | 1 },
+        {FLAGS_64, "libcuda.so.1", "/usr/lib64/libcuda.so.1", 0},
+        {FLAGS_32, "libcuda.so.1", "/usr/lib/libcuda.so.1", 0},
+        {FLAGS_64, "libfoo.so.1", "/usr/lib64/glibc-hwcaps/x86-64-v3/libfoo.so.1",
+         (1ull << 62) | 1},
 };
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -406,7 +407,7 @@ static void cache_path(const char *format, char *buf, size_t size) {
 
 /* Counts entries by ABI and checks the hwcap words: set (glibc-hwcaps) only in the new format. */
 static void check_abis_and_hwcaps(const struct ldcache *c) {
-        size_t n_abi[3] = { 0, 0, 0 }, n_hwcap = 0;
+        size_t n_abi[3] = {0, 0, 0}, n_hwcap = 0;
 
         for (size_t i = 0; i < c->n_entries; i++) {
                 const struct ldcache_entry *e = &c->entries[i];
@@ -459,7 +460,7 @@ static void test_ldconfig_formats(void **state) {
 /* The i386 and x32 libraries reach every format's cache. Where cc cannot build them the checks
  * above run without 32-bit entries; this says so, as a skip. */
 static void test_32bit_entries(void **state) {
-        static const char *const keys[] = { "libq32.so.1", "libelf32.so.2", "libx32.so.3" };
+        static const char *const keys[] = {"libq32.so.1", "libelf32.so.2", "libx32.so.3"};
 
         (void) state;
         require_generated();
@@ -714,7 +715,9 @@ static void test_bad_magic(void **state) {
         (void) state;
         expect_einval((const uint8_t *) "", 0, want);
         expect_einval(NULL, 0, want);
-        expect_einval((const uint8_t *) "\x7f" "ELF\2\1\1", 7, want);
+        expect_einval((const uint8_t *) "\x7f"
+                                        "ELF\2\1\1",
+                      7, want);
         len = make_new(b, 0, three, ELEMENTSOF(three));
         b[19] = '2'; /* glibc-ld.so.cache1.2 */
         expect_einval(b, len, want);
@@ -796,18 +799,12 @@ static void test_entry_abi(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_ldconfig_formats),
-                cmocka_unit_test(test_32bit_entries),
-                cmocka_unit_test(test_host_cache),
-                cmocka_unit_test(test_truncated),
-                cmocka_unit_test(test_truncated_ldconfig),
-                cmocka_unit_test(test_valid_handmade),
-                cmocka_unit_test(test_bad_offsets),
-                cmocka_unit_test(test_unterminated),
-                cmocka_unit_test(test_huge_counts),
-                cmocka_unit_test(test_too_large),
-                cmocka_unit_test(test_bad_magic),
-                cmocka_unit_test(test_load),
+                cmocka_unit_test(test_ldconfig_formats),   cmocka_unit_test(test_32bit_entries),
+                cmocka_unit_test(test_host_cache),         cmocka_unit_test(test_truncated),
+                cmocka_unit_test(test_truncated_ldconfig), cmocka_unit_test(test_valid_handmade),
+                cmocka_unit_test(test_bad_offsets),        cmocka_unit_test(test_unterminated),
+                cmocka_unit_test(test_huge_counts),        cmocka_unit_test(test_too_large),
+                cmocka_unit_test(test_bad_magic),          cmocka_unit_test(test_load),
                 cmocka_unit_test(test_entry_abi),
         };
         return unit_run_group_tests(tests, setup, teardown);

@@ -27,9 +27,9 @@
 #define NOBODY 65534
 
 static char fake_path[PATH_MAX + 32];
-static char droot[PATH_MAX];              /* a driver root holding the fake as ROOT_LIB */
-static char droot_lib[PATH_MAX + 64];     /* the same file, as a host path */
-static char droot_marker[PATH_MAX + 64];  /* the file by which the fake knows it is chrooted */
+static char droot[PATH_MAX];             /* a driver root holding the fake as ROOT_LIB */
+static char droot_lib[PATH_MAX + 64];    /* the same file, as a host path */
+static char droot_marker[PATH_MAX + 64]; /* the file by which the fake knows it is chrooted */
 
 /* ---- fixtures -------------------------------------------------------------------------------- */
 
@@ -118,7 +118,9 @@ struct run_opts {
 static int run(const struct run_opts *o, struct nvml_result **res, struct nctk_error **err) {
         struct nvml_query q = {
                 .driver_root = o->root,
-                .lib_path = o->lib ? o->lib : o->root ? ROOT_LIB : droot_lib,
+                .lib_path = o->lib    ? o->lib
+                            : o->root ? ROOT_LIB
+                                      : droot_lib,
                 .uid = o->uid ? o->uid : NOBODY,
                 .gid = NOBODY,
                 .no_attach = o->no_attach,
@@ -159,7 +161,7 @@ static void test_fields(void **state) {
         const struct nctk_gpu *g;
 
         (void) state;
-        assert_int_equal(run(&(struct run_opts){ 0 }, &res, &err), 0);
+        assert_int_equal(run(&(struct run_opts){0}, &res, &err), 0);
         assert_null(err);
         assert_string_equal(res->driver_version, "580.159.04");
         assert_int_equal(res->cuda_version, 13000); /* from the _v2 call */
@@ -235,14 +237,14 @@ static void test_credentials(void **state) {
 
         (void) state;
         assert_true(fd >= 0);
-        assert_whoami(&(struct run_opts){ .mode = "whoami" }, false);
+        assert_whoami(&(struct run_opts){.mode = "whoami"}, false);
         close(fd);
 }
 
 /* As root the helper chroot()s into the driver root; otherwise it names the library through it. */
 static void test_driver_root(void **state) {
         (void) state;
-        assert_whoami(&(struct run_opts){ .mode = "whoami", .root = droot }, true);
+        assert_whoami(&(struct run_opts){.mode = "whoami", .root = droot}, true);
 }
 
 /* With 0-2 closed the socketpair takes them: the helper must move its end out of the way before
@@ -250,7 +252,10 @@ static void test_driver_root(void **state) {
 static void test_stdio_closed(void **state) {
         _cleanup_(nvml_result_freep) struct nvml_result *res = NULL;
         struct nvml_query q = {
-                .driver_root = "/", .lib_path = droot_lib, .uid = NOBODY, .gid = NOBODY,
+                .driver_root = "/",
+                .lib_path = droot_lib,
+                .uid = NOBODY,
+                .gid = NOBODY,
         };
         struct nctk_error *err = NULL;
         int saved[3], r;
@@ -285,20 +290,20 @@ static void test_no_attach(void **state) {
 
         (void) state;
         assert_int_equal(
-                run(&(struct run_opts){ .mode = "initflags", .no_attach = true }, &res, &err), 0);
+                run(&(struct run_opts){.mode = "initflags", .no_attach = true}, &res, &err), 0);
         assert_int_equal(res->n_gpus, 2);
-        run_fails(&(struct run_opts){ .mode = "initflags" }, EIO, "NVML: nvmlInit: Unknown Error");
+        run_fails(&(struct run_opts){.mode = "initflags"}, EIO, "NVML: nvmlInit: Unknown Error");
 }
 
 static void test_lost(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "lost" }, ENODEV,
+        run_fails(&(struct run_opts){.mode = "lost"}, ENODEV,
                   "NVML: GPU at index 1 is lost (nvmlDeviceGetHandleByIndex_v2: GPU is lost)");
 }
 
 static void test_mismatch(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "mismatch" }, EPROTO,
+        run_fails(&(struct run_opts){.mode = "mismatch"}, EPROTO,
                   "NVML: driver/library version mismatch (nvmlInit: Driver/library version "
                   "mismatch): the loaded kernel module and the user-space driver differ; reboot "
                   "or reinstall the driver");
@@ -306,19 +311,19 @@ static void test_mismatch(void **state) {
 
 static void test_not_loaded(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "notloaded" }, ENXIO,
+        run_fails(&(struct run_opts){.mode = "notloaded"}, ENXIO,
                   "NVML: the NVIDIA kernel driver is not loaded (nvmlInit: Driver Not Loaded): "
                   "load it with 'modprobe nvidia' or run with --load-kmods");
 }
 
 static void test_no_permission(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "noperm" }, EACCES, "NVML: permission denied");
+        run_fails(&(struct run_opts){.mode = "noperm"}, EACCES, "NVML: permission denied");
 }
 
 static void test_crash(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "crash" }, EPIPE,
+        run_fails(&(struct run_opts){.mode = "crash"}, EPIPE,
                   "NVML helper died before answering (killed by SIGABRT");
 }
 
@@ -328,7 +333,7 @@ static void test_hang(void **state) {
 
         (void) state;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        run_fails(&(struct run_opts){ .mode = "hang", .timeout_ms = 300 }, ETIMEDOUT,
+        run_fails(&(struct run_opts){.mode = "hang", .timeout_ms = 300}, ETIMEDOUT,
                   "NVML did not answer within 300 ms");
         clock_gettime(CLOCK_MONOTONIC, &b);
         ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
@@ -338,32 +343,32 @@ static void test_hang(void **state) {
 
 static void test_garbage(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .mode = "garbage" }, EBADMSG,
+        run_fails(&(struct run_opts){.mode = "garbage"}, EBADMSG,
                   "bad answer from the NVML helper: magic 0x47474747");
 }
 
 static void test_missing_library(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .lib = "/nonexistent/libnvidia-ml.so.1" }, ENOENT,
+        run_fails(&(struct run_opts){.lib = "/nonexistent/libnvidia-ml.so.1"}, ENOENT,
                   "cannot load NVML '/nonexistent/libnvidia-ml.so.1': ");
         /* Inside a driver root: as root the helper's chroot sees no library; otherwise the
          * joined path is missing. */
-        run_fails(&(struct run_opts){ .root = droot, .lib = "/usr/lib/libnvidia-ml.so.580" },
-                  ENOENT, "libnvidia-ml.so.580': ");
+        run_fails(&(struct run_opts){.root = droot, .lib = "/usr/lib/libnvidia-ml.so.580"}, ENOENT,
+                  "libnvidia-ml.so.580': ");
 }
 
 static void test_missing_root(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .root = "/nonexistent-nctk-root" }, ENOENT,
+        run_fails(&(struct run_opts){.root = "/nonexistent-nctk-root"}, ENOENT,
                   geteuid() == 0 ? "cannot enter driver root '/nonexistent-nctk-root'"
                                  : "cannot load NVML '/nonexistent-nctk-root" ROOT_LIB "'");
 }
 
 static void test_bad_query(void **state) {
         (void) state;
-        run_fails(&(struct run_opts){ .lib = "libnvidia-ml.so.1" }, EINVAL, "is not absolute");
+        run_fails(&(struct run_opts){.lib = "libnvidia-ml.so.1"}, EINVAL, "is not absolute");
         if (geteuid() == 0)
-                run_fails(&(struct run_opts){ .uid = (uid_t) -1 }, EINVAL, "no user set");
+                run_fails(&(struct run_opts){.uid = (uid_t) -1}, EINVAL, "no user set");
 }
 
 /* ---- the parser against hostile answers ------------------------------------------------------ */
@@ -380,10 +385,10 @@ static void msg_add(struct msg *m, const void *p, size_t size) {
 }
 
 static struct nvml_wire_header header(uint32_t n_gpus) {
-        return (struct nvml_wire_header){ .magic = NVML_WIRE_MAGIC,
-                                          .version = NVML_WIRE_VERSION,
-                                          .err_index = UINT32_MAX,
-                                          .n_gpus = n_gpus };
+        return (struct nvml_wire_header){.magic = NVML_WIRE_MAGIC,
+                                         .version = NVML_WIRE_VERSION,
+                                         .err_index = UINT32_MAX,
+                                         .n_gpus = n_gpus};
 }
 
 /* Parses M, expecting ERRNUM and WANT in the message. */
@@ -402,12 +407,21 @@ static void parse_fails(const struct msg *m, int errnum, const char *want) {
 static void test_parse_good(void **state) {
         _cleanup_(nvml_result_freep) struct nvml_result *res = NULL;
         struct nvml_wire_header h = header(2);
-        struct nvml_wire_gpu g0 = { .index = 0, .minor = 7, .brand = NVML_BRAND_GEFORCE_RTX,
-                                    .arch = 99, .cc_major = 8, .cc_minor = 9, .mig_capable = 1,
-                                    .mig_enabled = 1, .n_migs = 1 };
-        struct nvml_wire_gpu g1 = { .index = 1, .brand = 200, .arch = NVML_ARCH_BLACKWELL,
-                                    .mig_capable = 0, .mig_enabled = 1 };
-        struct nvml_wire_mig m0 = { .index = 5, .gi = 1, .ci = 2 };
+        struct nvml_wire_gpu g0 = {.index = 0,
+                                   .minor = 7,
+                                   .brand = NVML_BRAND_GEFORCE_RTX,
+                                   .arch = 99,
+                                   .cc_major = 8,
+                                   .cc_minor = 9,
+                                   .mig_capable = 1,
+                                   .mig_enabled = 1,
+                                   .n_migs = 1};
+        struct nvml_wire_gpu g1 = {.index = 1,
+                                   .brand = 200,
+                                   .arch = NVML_ARCH_BLACKWELL,
+                                   .mig_capable = 0,
+                                   .mig_enabled = 1};
+        struct nvml_wire_mig m0 = {.index = 5, .gi = 1, .ci = 2};
         struct nctk_error *err = NULL;
         static struct msg m;
 
@@ -442,8 +456,8 @@ static void test_parse_good(void **state) {
 
 static void test_parse_hostile(void **state) {
         struct nvml_wire_header h = header(0);
-        struct nvml_wire_gpu g = { .mig_capable = 1, .mig_enabled = 1 };
-        struct nvml_wire_mig mig = { 0 };
+        struct nvml_wire_gpu g = {.mig_capable = 1, .mig_enabled = 1};
+        struct nvml_wire_mig mig = {0};
         static struct msg m;
 
         (void) state;

@@ -33,40 +33,61 @@
 #define CU NCTK_CAP_COMPUTE
 #define UT NCTK_CAP_UTILITY
 
-/* ---- the inventory ---------------------------------------------------------------------------- */
+/* ---- the inventory ----------------------------------------------------------------------------
+ */
 
 static struct nctk_mig migs[] = {
-        { .index = 0, .gi = 7, .ci = 0, .uuid = "MIG-11111111-2222-3333-4444-555555555555",
-          .gi_caps = MIGCAPS "/gi7/access", .ci_caps = MIGCAPS "/gi7/ci0/access",
-          .gi_caps_minor = 66, .ci_caps_minor = 67 },
-        { .index = 1, .gi = 8, .ci = 0, .uuid = "MIG-66666666-7777-8888-9999-aaaaaaaaaaaa",
-          .gi_caps = MIGCAPS "/gi8/access", .ci_caps = MIGCAPS "/gi8/ci0/access",
-          .gi_caps_minor = 75, .ci_caps_minor = 76 },
+        {.index = 0,
+         .gi = 7,
+         .ci = 0,
+         .uuid = "MIG-11111111-2222-3333-4444-555555555555",
+         .gi_caps = MIGCAPS "/gi7/access",
+         .ci_caps = MIGCAPS "/gi7/ci0/access",
+         .gi_caps_minor = 66,
+         .ci_caps_minor = 67},
+        {.index = 1,
+         .gi = 8,
+         .ci = 0,
+         .uuid = "MIG-66666666-7777-8888-9999-aaaaaaaaaaaa",
+         .gi_caps = MIGCAPS "/gi8/access",
+         .ci_caps = MIGCAPS "/gi8/ci0/access",
+         .gi_caps_minor = 75,
+         .ci_caps_minor = 76},
 };
 
 static struct nctk_gpu gpus[] = {
-        { .index = 0, .minor = 1, .uuid = "GPU-aaaaaaaa-0000-0000-0000-000000000000",
-          .busid = "00000000:10:00.0", .model = "NVIDIA H100" },
-        { .index = 1, .minor = 0, .uuid = "GPU-bbbbbbbb-0000-0000-0000-000000000000",
-          .busid = "00000000:22:00.0", .model = "NVIDIA H100", .mig_capable = true,
-          .mig_enabled = true, .n_migs = ELEMENTSOF(migs), .migs = migs },
+        {.index = 0,
+         .minor = 1,
+         .uuid = "GPU-aaaaaaaa-0000-0000-0000-000000000000",
+         .busid = "00000000:10:00.0",
+         .model = "NVIDIA H100"},
+        {.index = 1,
+         .minor = 0,
+         .uuid = "GPU-bbbbbbbb-0000-0000-0000-000000000000",
+         .busid = "00000000:22:00.0",
+         .model = "NVIDIA H100",
+         .mig_capable = true,
+         .mig_enabled = true,
+         .n_migs = ELEMENTSOF(migs),
+         .migs = migs},
 };
 
 static struct nctk_node nodes[] = {
-        { NCTK_NODE_CTL, "/dev/nvidiactl", 195, 255, true },
-        { NCTK_NODE_UVM, "/dev/nvidia-uvm", 510, 0, true },
-        { NCTK_NODE_UVM_TOOLS, "/dev/nvidia-uvm-tools", 510, 1, true },
-        { NCTK_NODE_MODESET, "/dev/nvidia-modeset", 195, 254, true },
-        { NCTK_NODE_GPU, "/dev/nvidia1", 195, 1, true },
-        { NCTK_NODE_GPU, "/dev/nvidia0", 195, 0, true },
-        { NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap66", 511, 66, true },
-        { NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap67", 511, 67, true },
-        { NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap75", 511, 75, true },
-        { NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap76", 511, 76, true },
-        { NCTK_NODE_IMEX, MISSING, 509, 0, false },
+        {NCTK_NODE_CTL, "/dev/nvidiactl", 195, 255, true},
+        {NCTK_NODE_UVM, "/dev/nvidia-uvm", 510, 0, true},
+        {NCTK_NODE_UVM_TOOLS, "/dev/nvidia-uvm-tools", 510, 1, true},
+        {NCTK_NODE_MODESET, "/dev/nvidia-modeset", 195, 254, true},
+        {NCTK_NODE_GPU, "/dev/nvidia1", 195, 1, true},
+        {NCTK_NODE_GPU, "/dev/nvidia0", 195, 0, true},
+        {NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap66", 511, 66, true},
+        {NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap67", 511, 67, true},
+        {NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap75", 511, 75, true},
+        {NCTK_NODE_CAP, "/dev/nvidia-caps/nvidia-cap76", 511, 76, true},
+        {NCTK_NODE_IMEX, MISSING, 509, 0, false},
 };
 
-#define LIB(name, soname, caps) { LIBDIR "/" name ".so." VER, soname, caps, false }
+#define LIB(name, soname, caps)                                                                    \
+        { LIBDIR "/" name ".so." VER, soname, caps, false }
 static struct nctk_file libs[] = {
         LIB("libnvidia-ml", "libnvidia-ml.so.1", UT),
         LIB("libcuda", "libcuda.so.1", CU),
@@ -74,33 +95,46 @@ static struct nctk_file libs[] = {
         LIB("libnvidia-glcore", "libnvidia-glcore.so." VER, NCTK_CAP_GRAPHICS),
         LIB("libGLX_nvidia", "libGLX_nvidia.so.0", NCTK_CAP_GRAPHICS),
         LIB("libnvidia-opticalflow", "libnvidia-opticalflow.so.1", NCTK_CAP_VIDEO),
-        { LIBDIR32 "/libcuda.so." VER, "libcuda.so.1", CU, true },
+        {LIBDIR32 "/libcuda.so." VER, "libcuda.so.1", CU, true},
 };
 static struct nctk_file bins[] = {
-        { BINDIR "/nvidia-smi", NULL, UT, false },
-        { BINDIR "/nvidia-cuda-mps-control", NULL, CU, false },
+        {BINDIR "/nvidia-smi", NULL, UT, false},
+        {BINDIR "/nvidia-cuda-mps-control", NULL, CU, false},
 };
-static struct nctk_file ipcs[] = { { SOCKET, NULL, UT, false } };
-static struct nctk_file firmware[] = { { FIRMWARE, NULL, NCTK_CAP_ALL, false } };
-static struct nctk_file configs[] = { { EGL_CONFIG, NULL, NCTK_CAP_GRAPHICS, false } };
+static struct nctk_file ipcs[] = {{SOCKET, NULL, UT, false}};
+static struct nctk_file firmware[] = {{FIRMWARE, NULL, NCTK_CAP_ALL, false}};
+static struct nctk_file configs[] = {{EGL_CONFIG, NULL, NCTK_CAP_GRAPHICS, false}};
 
 static const struct nctk_inventory inv = {
-        .driver_root = "/drv", .dev_root = "/", .proc_root = "/proc",
-        .driver_version = VER, .cuda_version = "13.0", .nvml_loaded = true,
-        .majors = { .nvidia = 195, .uvm = 510, .modeset = 195, .caps = 511, .caps_imex = 509 },
-        .mig_config_minor = -1, .mig_monitor_minor = -1,
-        .n_gpus = ELEMENTSOF(gpus), .gpus = gpus,
-        .n_nodes = ELEMENTSOF(nodes), .nodes = nodes,
-        .n_libs = ELEMENTSOF(libs), .libs = libs,
-        .n_bins = ELEMENTSOF(bins), .bins = bins,
-        .n_ipcs = ELEMENTSOF(ipcs), .ipcs = ipcs,
-        .n_firmware = ELEMENTSOF(firmware), .firmware = firmware,
-        .n_configs = ELEMENTSOF(configs), .configs = configs,
+        .driver_root = "/drv",
+        .dev_root = "/",
+        .proc_root = "/proc",
+        .driver_version = VER,
+        .cuda_version = "13.0",
+        .nvml_loaded = true,
+        .majors = {.nvidia = 195, .uvm = 510, .modeset = 195, .caps = 511, .caps_imex = 509},
+        .mig_config_minor = -1,
+        .mig_monitor_minor = -1,
+        .n_gpus = ELEMENTSOF(gpus),
+        .gpus = gpus,
+        .n_nodes = ELEMENTSOF(nodes),
+        .nodes = nodes,
+        .n_libs = ELEMENTSOF(libs),
+        .libs = libs,
+        .n_bins = ELEMENTSOF(bins),
+        .bins = bins,
+        .n_ipcs = ELEMENTSOF(ipcs),
+        .ipcs = ipcs,
+        .n_firmware = ELEMENTSOF(firmware),
+        .firmware = firmware,
+        .n_configs = ELEMENTSOF(configs),
+        .configs = configs,
 };
 
-static struct container_facts facts = { .layout = { LIBDIR, LIBDIR32, BINDIR } };
+static struct container_facts facts = {.layout = {LIBDIR, LIBDIR32, BINDIR}};
 
-/* ---- lookups ----------------------------------------------------------------------------------- */
+/* ---- lookups -----------------------------------------------------------------------------------
+ */
 
 static const struct edit_mount *has_mount(const struct edits *e, const char *target) {
         for (size_t i = 0; i < e->n_mounts; i++)
@@ -153,7 +187,8 @@ static size_t count_links_under(const struct edits *e, const char *prefix) {
         return n;
 }
 
-/* ---- checks ------------------------------------------------------------------------------------ */
+/* ---- checks ------------------------------------------------------------------------------------
+ */
 
 static void check_mount(const struct edits *e, const char *target, const char *source,
                         unsigned flags) {
@@ -229,7 +264,8 @@ static void check_ldcache(const struct edits *e, size_t n, const char *first, co
                 assert_string_equal(e->ldcache_dirs[1], second);
 }
 
-/* ---- planning ---------------------------------------------------------------------------------- */
+/* ---- planning ----------------------------------------------------------------------------------
+ */
 
 /* Plans REQ with the devices DEVICES of INV (the selection lives only for the call). */
 static struct edits *plan_for(const struct nctk_inventory *in, struct plan_request req,
@@ -249,10 +285,11 @@ static struct edits *plan_for(const struct nctk_inventory *in, struct plan_reque
 }
 
 static struct edits *plan_caps(unsigned caps, const char *devices) {
-        return plan_for(&inv, (struct plan_request){ .caps = caps }, devices);
+        return plan_for(&inv, (struct plan_request){.caps = caps}, devices);
 }
 
-/* ---- tests ------------------------------------------------------------------------------------- */
+/* ---- tests -------------------------------------------------------------------------------------
+ */
 
 static void test_compute_utility(void **state) {
         struct edits *e = plan_caps(CU | UT, "1");
@@ -367,8 +404,8 @@ static void test_device_none(void **state) {
 }
 
 static void test_compat32(void **state) {
-        struct edits *e = plan_for(&inv, (struct plan_request){ .caps = CU | UT, .compat32 = true },
-                                   "1");
+        struct edits *e =
+                plan_for(&inv, (struct plan_request){.caps = CU | UT, .compat32 = true}, "1");
 
         (void) state;
         check_lib(e, LIBDIR, "libcuda");
@@ -394,8 +431,8 @@ static void test_compat32_off(void **state) {
 }
 
 static void test_compat32_graphics_only(void **state) {
-        struct edits *e = plan_for(&inv, (struct plan_request){ .caps = NCTK_CAP_GRAPHICS,
-                                                                .compat32 = true }, "0");
+        struct edits *e = plan_for(
+                &inv, (struct plan_request){.caps = NCTK_CAP_GRAPHICS, .compat32 = true}, "0");
 
         (void) state;
         /* no 32-bit library asks for graphics: no 32-bit directory in the ld cache */
@@ -440,7 +477,7 @@ static void check_mig_global(const struct edits *e, const char *file) {
         assert_int_equal(count_mounts_under(e, "/proc/"), 2);
         assert_null(has_mount(e, MIGCAPS "/gi7/access"));
         for (unsigned m = 0; m < 4; m++) {
-                static const unsigned minors[] = { 66, 67, 75, 76 };
+                static const unsigned minors[] = {66, 67, 75, 76};
                 snprintf(path, sizeof(path), "/dev/nvidia-caps/nvidia-cap%u", minors[m]);
                 check_node(e, path, 511, minors[m]);
         }
@@ -448,13 +485,13 @@ static void check_mig_global(const struct edits *e, const char *file) {
 }
 
 static void test_mig_config_skips_access(void **state) {
-        struct edits *e = plan_for(&inv, (struct plan_request){ .caps = CU | UT, .mig_config = true },
-                                   "1:0");
+        struct edits *e =
+                plan_for(&inv, (struct plan_request){.caps = CU | UT, .mig_config = true}, "1:0");
 
         (void) state;
         check_mig_global(e, "config");
         edits_free(e);
-        e = plan_for(&inv, (struct plan_request){ .caps = CU | UT, .mig_monitor = true }, "1:0");
+        e = plan_for(&inv, (struct plan_request){.caps = CU | UT, .mig_monitor = true}, "1:0");
         check_mig_global(e, "monitor");
         edits_free(e);
 }
@@ -477,10 +514,10 @@ static void test_all_devices(void **state) {
 }
 
 static void test_missing_node_never_planned(void **state) {
-        static const unsigned channels[] = { 0 };
-        struct edits *e = plan_for(&inv, (struct plan_request){ .caps = NCTK_CAP_ALL,
-                                                                .n_imex = 1, .imex = channels },
-                                   "all");
+        static const unsigned channels[] = {0};
+        struct edits *e = plan_for(
+                &inv, (struct plan_request){.caps = NCTK_CAP_ALL, .n_imex = 1, .imex = channels},
+                "all");
 
         (void) state;
         assert_null(has_node(e, MISSING));
@@ -510,14 +547,14 @@ static void test_utility_only(void **state) {
 }
 
 static void test_duplicate_library(void **state) {
-        struct nctk_file dup[] = { libs[0], libs[1], libs[1], libs[0] };
+        struct nctk_file dup[] = {libs[0], libs[1], libs[1], libs[0]};
         struct nctk_inventory in = inv;
         struct edits *e;
 
         (void) state;
         in.libs = dup;
         in.n_libs = ELEMENTSOF(dup);
-        e = plan_for(&in, (struct plan_request){ .caps = CU | UT }, "1");
+        e = plan_for(&in, (struct plan_request){.caps = CU | UT}, "1");
         check_lib(e, LIBDIR, "libcuda");
         assert_int_equal(count_mounts_under(e, LIBDIR "/"), 2);
         assert_int_equal(e->n_mounts, 6);
@@ -545,7 +582,7 @@ static void test_compat_newer_first(void **state) {
 
         (void) state;
         facts.compat_cuda_major = strtoul(inv.driver_version, NULL, 10) + 1;
-        e = plan_for(&inv, (struct plan_request){ .caps = CU | UT }, "0");
+        e = plan_for(&inv, (struct plan_request){.caps = CU | UT}, "0");
         facts.compat_cuda_major = 0;
         assert_true(e->n_ldcache_dirs >= 2);
         assert_string_equal(e->ldcache_dirs[0], CONTAINER_COMPAT_DIR);
@@ -561,9 +598,9 @@ static void test_compat_older_or_disabled(void **state) {
                 unsigned caps;
                 enum compat_mode mode;
         } cases[] = {
-                { have, CU, COMPAT_MOUNT },
-                { have + 1, CU, COMPAT_DISABLED },
-                { have + 1, UT, COMPAT_LDCONFIG },
+                {have, CU, COMPAT_MOUNT},
+                {have + 1, CU, COMPAT_DISABLED},
+                {have + 1, UT, COMPAT_LDCONFIG},
         };
 
         (void) state;
@@ -571,8 +608,9 @@ static void test_compat_older_or_disabled(void **state) {
                 struct edits *e;
 
                 facts.compat_cuda_major = cases[i].major;
-                e = plan_for(&inv, (struct plan_request){ .caps = cases[i].caps,
-                                                          .compat = cases[i].mode }, "0");
+                e = plan_for(&inv,
+                             (struct plan_request){.caps = cases[i].caps, .compat = cases[i].mode},
+                             "0");
                 for (size_t k = 0; k < e->n_ldcache_dirs; k++)
                         assert_string_not_equal(e->ldcache_dirs[k], CONTAINER_COMPAT_DIR);
                 edits_free(e);

@@ -19,14 +19,14 @@
 #include "util/macros.h"
 
 enum cfg_switch {
-        CFG_UNPRIV_DENY = 1u << 0,  /* accept-...-envvar-when-unprivileged = false */
-        CFG_VOLUMES = 1u << 1,      /* accept-...-as-volume-mounts = true */
-        CFG_DISABLE_REQ = 1u << 2,  /* disable-require = true */
-        CFG_IGNORE_IMEX = 1u << 3,  /* features.ignore-imex-channel-requests */
-        CFG_SWARM = 1u << 4,        /* swarm-resource = "DOCKER_RESOURCE_GPU, OTHER_GPU" */
-        CFG_SUP_LIMITED = 1u << 5,  /* supported-driver-capabilities = "utility,compute" */
-        CFG_SUP_BAD = 1u << 6,      /* supported-driver-capabilities = "compute,foo" */
-        CFG_SUP_ALL = 1u << 7,      /* supported-driver-capabilities = "all" */
+        CFG_UNPRIV_DENY = 1u << 0, /* accept-...-envvar-when-unprivileged = false */
+        CFG_VOLUMES = 1u << 1,     /* accept-...-as-volume-mounts = true */
+        CFG_DISABLE_REQ = 1u << 2, /* disable-require = true */
+        CFG_IGNORE_IMEX = 1u << 3, /* features.ignore-imex-channel-requests */
+        CFG_SWARM = 1u << 4,       /* swarm-resource = "DOCKER_RESOURCE_GPU, OTHER_GPU" */
+        CFG_SUP_LIMITED = 1u << 5, /* supported-driver-capabilities = "utility,compute" */
+        CFG_SUP_BAD = 1u << 6,     /* supported-driver-capabilities = "compute,foo" */
+        CFG_SUP_ALL = 1u << 7,     /* supported-driver-capabilities = "all" */
 };
 
 #define U NCTK_CAP_UTILITY
@@ -49,11 +49,11 @@ enum cfg_switch {
 
 #define ENV(...) "{'process':{'env':[" JOIN(__VA_ARGS__) "]}}"
 #define PRIV(...)                                                                                  \
-        "{'process':{'capabilities':{'bounding':['CAP_CHOWN','CAP_SYS_ADMIN']},'env':["           \
-        JOIN(__VA_ARGS__) "]}}"
+        "{'process':{'capabilities':{'bounding':['CAP_CHOWN','CAP_SYS_ADMIN']},'env':[" JOIN(      \
+                __VA_ARGS__) "]}}"
 #define UNPRIV(...)                                                                                \
-        "{'process':{'capabilities':{'bounding':['CAP_CHOWN','CAP_MKNOD']},'env':["               \
-        JOIN(__VA_ARGS__) "]}}"
+        "{'process':{'capabilities':{'bounding':['CAP_CHOWN','CAP_MKNOD']},'env':[" JOIN(          \
+                __VA_ARGS__) "]}}"
 #define MOUNTS(m, ...) "{'mounts':[" m "],'process':{'env':[" JOIN(__VA_ARGS__) "]}}"
 #define NULLMNT(dst) "{'source':'/dev/null','destination':'" dst "'}"
 
@@ -73,11 +73,15 @@ struct req_case {
         bool ignored;        /* envvar_request_ignored */
 };
 
-#define OK(n, s, cf, dev, cp, ...) { n, s, cf, 0, NULL, dev, cp, __VA_ARGS__ }
-#define NOGPU(n, s, cf) { n, s, cf, 0, NULL, NULL, 0 }
-#define ERR(n, s, cf, r, m) { n, s, cf, r, m }
-#define NOT_A_DEVICE "is not a GPU index, GPU or MIG UUID, <gpu>:<mig> index, PCI bus id or CDI " \
-                     "device name"
+#define OK(n, s, cf, dev, cp, ...)                                                                 \
+        { n, s, cf, 0, NULL, dev, cp, __VA_ARGS__ }
+#define NOGPU(n, s, cf)                                                                            \
+        { n, s, cf, 0, NULL, NULL, 0 }
+#define ERR(n, s, cf, r, m)                                                                        \
+        { n, s, cf, r, m }
+#define NOT_A_DEVICE                                                                               \
+        "is not a GPU index, GPU or MIG UUID, <gpu>:<mig> index, PCI bus id or CDI "               \
+        "device name"
 #define SUPPORTED "compat32,compute,display,graphics,ngx,utility,video"
 
 static const struct req_case cases[] = {
@@ -94,15 +98,11 @@ static const struct req_case cases[] = {
         OK("none beats all", ENV(VD "all,none,0"), 0, "none", U | C),
         OK("all beats items", ENV(VD "0,all"), 0, "all", U | C),
         OK("uuids", ENV(VD "" UUID0 "," MIGU), 0, UUID0 "," MIGU, U | C),
-        OK("old MIG uuid", ENV(VD "MIG-" UUID0 "/7/0"), 0, "MIG-" UUID0 "/7/0",
-           U | C),
-        OK("bus ids", ENV(VD "00000000:65:00.0,0:3b:0.0"), 0,
-           "00000000:65:00.0,0:3b:0.0", U | C),
+        OK("old MIG uuid", ENV(VD "MIG-" UUID0 "/7/0"), 0, "MIG-" UUID0 "/7/0", U | C),
+        OK("bus ids", ENV(VD "00000000:65:00.0,0:3b:0.0"), 0, "00000000:65:00.0,0:3b:0.0", U | C),
         OK("mig index", ENV(VD "3:0"), 0, "3:0", U | C),
-        OK("cdi only", ENV(VD "nvidia.com/gpu=0"), 0, "nvidia.com/gpu=0",
-           U | C, .cdi = 2),
-        OK("cdi mixed", ENV(VD "0,nvidia.com/gpu=all"), 0,
-           "0,nvidia.com/gpu=all", U | C, .cdi = 1),
+        OK("cdi only", ENV(VD "nvidia.com/gpu=0"), 0, "nvidia.com/gpu=0", U | C, .cdi = 2),
+        OK("cdi mixed", ENV(VD "0,nvidia.com/gpu=all"), 0, "0,nvidia.com/gpu=all", U | C, .cdi = 1),
         ERR("bad uuid", ENV(VD "GPU-nope"), 0, -EINVAL,
             "invalid NVIDIA_VISIBLE_DEVICES 'GPU-nope': 'GPU-nope' " NOT_A_DEVICE),
         ERR("bad item after an empty one", ENV(VD "1,,x"), 0, -EINVAL,
@@ -123,13 +123,12 @@ static const struct req_case cases[] = {
         NOGPU("no process", "{}", 0),
 
         /* swarm-resource */
-        OK("swarm over visible devices",
-           ENV(VD "all", "DOCKER_RESOURCE_GPU=2"), CFG_SWARM, "2", U | C),
+        OK("swarm over visible devices", ENV(VD "all", "DOCKER_RESOURCE_GPU=2"), CFG_SWARM, "2",
+           U | C),
         OK("all swarm variables", ENV("OTHER_GPU=3", "DOCKER_RESOURCE_GPU=1"), CFG_SWARM, "1,3",
            U | C),
         OK("swarm unset", ENV(VD "0"), CFG_SWARM, "0", U | C),
-        NOGPU("swarm empty is void", ENV(VD "all", "DOCKER_RESOURCE_GPU="),
-              CFG_SWARM),
+        NOGPU("swarm empty is void", ENV(VD "all", "DOCKER_RESOURCE_GPU="), CFG_SWARM),
         NOGPU("swarm ignored without the switch", ENV("DOCKER_RESOURCE_GPU=1"), 0),
         ERR("swarm error names the variable", ENV("DOCKER_RESOURCE_GPU=gpu!"), CFG_SWARM, -EINVAL,
             "invalid DOCKER_RESOURCE_GPU 'gpu!': 'gpu!' " NOT_A_DEVICE),
@@ -138,12 +137,10 @@ static const struct req_case cases[] = {
         OK("legacy", ENV("CUDA_VERSION=12.4.1"), 0, "all", ALL, true, "cuda>=12.4"),
         NOGPU("not legacy with NVIDIA_REQUIRE_CUDA",
               ENV("CUDA_VERSION=12.4.1", "NVIDIA_REQUIRE_CUDA=cuda>=12.4"), 0),
-        OK("legacy with devices", ENV("CUDA_VERSION=12.4.1", VD "0"), 0, "0",
-           ALL, true, "cuda>=12.4"),
-        NOGPU("legacy with empty devices", ENV("CUDA_VERSION=12.4.1", VD ""),
-              0),
-        OK("legacy with capabilities",
-           ENV("CUDA_VERSION=v11", DC "compute"), 0, "all", C, false,
+        OK("legacy with devices", ENV("CUDA_VERSION=12.4.1", VD "0"), 0, "0", ALL, true,
+           "cuda>=12.4"),
+        NOGPU("legacy with empty devices", ENV("CUDA_VERSION=12.4.1", VD ""), 0),
+        OK("legacy with capabilities", ENV("CUDA_VERSION=v11", DC "compute"), 0, "all", C, false,
            "cuda>=11.0"),
         ERR("legacy with a bad version", ENV("CUDA_VERSION=12.04"), 0, -EINVAL,
             "invalid CUDA_VERSION '12.04': not a version (MAJOR[.MINOR[.PATCH]])"),
@@ -154,80 +151,68 @@ static const struct req_case cases[] = {
         NOGPU("empty CUDA_VERSION is not legacy", ENV("CUDA_VERSION="), 0),
 
         /* NVIDIA_DRIVER_CAPABILITIES */
-        OK("caps list", ENV(VD "0", DC "compute,utility"),
-           0, "0", U | C),
-        OK("caps all", ENV(VD "0", DC "all"), 0, "0",
-           ALL, true),
-        OK("caps trimmed",
-           ENV(VD "0", DC " video , graphics "), 0, "0",
+        OK("caps list", ENV(VD "0", DC "compute,utility"), 0, "0", U | C),
+        OK("caps all", ENV(VD "0", DC "all"), 0, "0", ALL, true),
+        OK("caps trimmed", ENV(VD "0", DC " video , graphics "), 0, "0",
            NCTK_CAP_VIDEO | NCTK_CAP_GRAPHICS),
-        ERR("caps unknown", ENV(VD "0", DC "compute,foo"),
-            0, -EINVAL,
+        ERR("caps unknown", ENV(VD "0", DC "compute,foo"), 0, -EINVAL,
             "invalid NVIDIA_DRIVER_CAPABILITIES 'compute,foo': 'foo' is not a supported driver "
             "capability (supported: " SUPPORTED ")"),
-        ERR("caps none is not a capability",
-            ENV(VD "0", DC "none"), 0, -EINVAL,
+        ERR("caps none is not a capability", ENV(VD "0", DC "none"), 0, -EINVAL,
             "invalid NVIDIA_DRIVER_CAPABILITIES 'none': 'none' is not a supported driver "
             "capability (supported: " SUPPORTED ")"),
-        OK("caps all wins over junk", ENV(VD "0", DC "foo,all"),
-           0, "0", ALL, true),
-        OK("caps empty is the default", ENV(VD "0", DC ""),
-           0, "0", U | C),
-        OK("caps only commas is nothing", ENV(VD "0", DC ","),
-           0, "0", 0),
-        OK("caps compat32", ENV(VD "0", DC "compat32"), 0,
-           "0", 0, true),
-        ERR("caps outside supported",
-            ENV(VD "0", DC "graphics"), CFG_SUP_LIMITED,
-            -EINVAL, "invalid NVIDIA_DRIVER_CAPABILITIES 'graphics': 'graphics' is not a supported "
+        OK("caps all wins over junk", ENV(VD "0", DC "foo,all"), 0, "0", ALL, true),
+        OK("caps empty is the default", ENV(VD "0", DC ""), 0, "0", U | C),
+        OK("caps only commas is nothing", ENV(VD "0", DC ","), 0, "0", 0),
+        OK("caps compat32", ENV(VD "0", DC "compat32"), 0, "0", 0, true),
+        ERR("caps outside supported", ENV(VD "0", DC "graphics"), CFG_SUP_LIMITED, -EINVAL,
+            "invalid NVIDIA_DRIVER_CAPABILITIES 'graphics': 'graphics' is not a supported "
             "driver capability (supported: compute,utility)"),
-        OK("caps all within supported", ENV(VD "0", DC "all"),
-           CFG_SUP_LIMITED, "0", U | C),
+        OK("caps all within supported", ENV(VD "0", DC "all"), CFG_SUP_LIMITED, "0", U | C),
         OK("supported all", ENV("CUDA_VERSION=12.0"), CFG_SUP_ALL, "all", ALL, true, "cuda>=12.0"),
         ERR("supported with an unknown name", ENV("PATH=/bin"), CFG_SUP_BAD, -EINVAL,
             "invalid supported-driver-capabilities 'compute,foo': 'foo' is not a driver "
             "capability (known: compat32, compute, display, graphics, ngx, utility, video, all)"),
 
         /* NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE, disable-require */
-        OK("requirements by name", ENV(VD "0", "NVIDIA_REQUIRE_DRIVER=driver>=500",
-                                       "NVIDIA_REQUIRE_CUDA=cuda>=12.0 brand=tesla"),
+        OK("requirements by name",
+           ENV(VD "0", "NVIDIA_REQUIRE_DRIVER=driver>=500",
+               "NVIDIA_REQUIRE_CUDA=cuda>=12.0 brand=tesla"),
            0, "0", U | C, false, "cuda>=12.0 brand=tesla | driver>=500"),
-        OK("jetpack is no requirement",
-           ENV(VD "0", "NVIDIA_REQUIRE_JETPACK=csv-mounts=all"), 0, "0", U | C,
-           false, ""),
-        OK("repeated requirement once", ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=11",
-                                            "NVIDIA_REQUIRE_CUDA=cuda>=12"),
-           0, "0", U | C, false, "cuda>=12"),
-        OK("disable require", ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99",
-                                  "NVIDIA_DISABLE_REQUIRE=true"),
-           0, "0", U | C, false, ""),
-        OK("disable require not a bool", ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99",
-                                             "NVIDIA_DISABLE_REQUIRE=yes"),
-           0, "0", U | C, false, "cuda>=99"),
-        OK("disable-require in the config",
-           ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99"), CFG_DISABLE_REQ, "0",
+        OK("jetpack is no requirement", ENV(VD "0", "NVIDIA_REQUIRE_JETPACK=csv-mounts=all"), 0,
+           "0", U | C, false, ""),
+        OK("repeated requirement once",
+           ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=11", "NVIDIA_REQUIRE_CUDA=cuda>=12"), 0, "0",
+           U | C, false, "cuda>=12"),
+        OK("disable require",
+           ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99", "NVIDIA_DISABLE_REQUIRE=true"), 0, "0",
            U | C, false, ""),
+        OK("disable require not a bool",
+           ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99", "NVIDIA_DISABLE_REQUIRE=yes"), 0, "0", U | C,
+           false, "cuda>=99"),
+        OK("disable-require in the config", ENV(VD "0", "NVIDIA_REQUIRE_CUDA=cuda>=99"),
+           CFG_DISABLE_REQ, "0", U | C, false, ""),
         ERR("malformed requirement", ENV(VD "0", "NVIDIA_REQUIRE_X=cuda>>1"), 0, -EINVAL,
             "NVIDIA_REQUIRE_X: invalid requirement 'cuda>>1': unknown operator '>>' (use =, !=, "
             "<, <=, >, >=)"),
-        ERR("hostile requirement name", ENV(VD "0", "NVIDIA_REQUIRE_\\u001b[2J=cuda>=1\\u0001"),
-            0, -EINVAL, "NVIDIA_REQUIRE_?[2J: invalid requirement: byte 0x01 at offset 7 is not "
+        ERR("hostile requirement name", ENV(VD "0", "NVIDIA_REQUIRE_\\u001b[2J=cuda>=1\\u0001"), 0,
+            -EINVAL,
+            "NVIDIA_REQUIRE_?[2J: invalid requirement: byte 0x01 at offset 7 is not "
             "printable ASCII"),
         NOGPU("requirements of no GPU container are not read",
               ENV("NVIDIA_REQUIRE_X=cuda>>1", "CUDA_VERSION=junk", VD "void"), 0),
 
         /* MIG */
-        OK("mig privileged", PRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES=all",
-                                  "NVIDIA_MIG_MONITOR_DEVICES=all"),
-           0, "0", U | C, false, "", "all|all"),
-        ERR("mig config unprivileged", UNPRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES=all"),
-            0, -EPERM, "NVIDIA_MIG_CONFIG_DEVICES is honoured only in privileged containers "
+        OK("mig privileged",
+           PRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES=all", "NVIDIA_MIG_MONITOR_DEVICES=all"), 0, "0",
+           U | C, false, "", "all|all"),
+        ERR("mig config unprivileged", UNPRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES=all"), 0, -EPERM,
+            "NVIDIA_MIG_CONFIG_DEVICES is honoured only in privileged containers "
             "(CAP_SYS_ADMIN in the bounding set): unset it or run the container privileged"),
-        ERR("mig monitor unprivileged", ENV(VD "0", "NVIDIA_MIG_MONITOR_DEVICES=0"),
-            0, -EPERM, "NVIDIA_MIG_MONITOR_DEVICES is honoured only in privileged containers "
+        ERR("mig monitor unprivileged", ENV(VD "0", "NVIDIA_MIG_MONITOR_DEVICES=0"), 0, -EPERM,
+            "NVIDIA_MIG_MONITOR_DEVICES is honoured only in privileged containers "
             "(CAP_SYS_ADMIN in the bounding set): unset it or run the container privileged"),
-        OK("mig empty unprivileged", UNPRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES="),
-           0, "0", U | C),
+        OK("mig empty unprivileged", UNPRIV(VD "0", "NVIDIA_MIG_CONFIG_DEVICES="), 0, "0", U | C),
         OK("mig pre-rc5 capability list",
            "{'ociVersion':'1.0.0-rc2','process':{'capabilities':['CAP_SYS_ADMIN'],'env':["
            "'NVIDIA_VISIBLE_DEVICES=0','NVIDIA_MIG_CONFIG_DEVICES=all']}}",
@@ -235,44 +220,40 @@ static const struct req_case cases[] = {
         NOGPU("mig of no GPU container is not read", UNPRIV("NVIDIA_MIG_CONFIG_DEVICES=all"), 0),
 
         /* IMEX */
-        OK("imex", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=0, 3"), 0, "0", U | C,
-           false, "", "|", "0,3"),
-        OK("imex all ignored", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=all"), 0, "0",
+        OK("imex", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=0, 3"), 0, "0", U | C, false, "", "|", "0,3"),
+        OK("imex all ignored", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=all"), 0, "0", U | C),
+        OK("imex ignored by feature", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1"), CFG_IGNORE_IMEX, "0",
            U | C),
-        OK("imex ignored by feature", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1"),
-           CFG_IGNORE_IMEX, "0", U | C),
-        ERR("imex not a number", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1,x"), 0,
-            -EINVAL, "invalid NVIDIA_IMEX_CHANNELS '1,x': 'x' is not an IMEX channel number"),
-        ERR("imex out of range", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1048576"), 0,
-            -EINVAL, "invalid NVIDIA_IMEX_CHANNELS '1048576': channel 1048576 is out of range (0 "
+        ERR("imex not a number", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1,x"), 0, -EINVAL,
+            "invalid NVIDIA_IMEX_CHANNELS '1,x': 'x' is not an IMEX channel number"),
+        ERR("imex out of range", ENV(VD "0", "NVIDIA_IMEX_CHANNELS=1048576"), 0, -EINVAL,
+            "invalid NVIDIA_IMEX_CHANNELS '1048576': channel 1048576 is out of range (0 "
             "to 1048575)"),
 
         /* accept-nvidia-visible-devices-envvar-when-unprivileged = false */
-        { "unprivileged env dropped", UNPRIV(VD "all"), CFG_UNPRIV_DENY, 0,
-          .ignored = true },
-        { "unprivileged legacy dropped", ENV("CUDA_VERSION=12.0"), CFG_UNPRIV_DENY, 0,
-          .ignored = true },
-        OK("privileged env kept", PRIV(VD "1", "NVIDIA_IMEX_CHANNELS=2"),
-           CFG_UNPRIV_DENY, "1", U | C, false, "", "|", "2"),
+        {"unprivileged env dropped", UNPRIV(VD "all"), CFG_UNPRIV_DENY, 0, .ignored = true},
+        {"unprivileged legacy dropped", ENV("CUDA_VERSION=12.0"), CFG_UNPRIV_DENY, 0,
+         .ignored = true},
+        OK("privileged env kept", PRIV(VD "1", "NVIDIA_IMEX_CHANNELS=2"), CFG_UNPRIV_DENY, "1",
+           U | C, false, "", "|", "2"),
         OK("unprivileged kept by default", UNPRIV(VD "1"), 0, "1", U | C),
 
         /* accept-nvidia-visible-devices-as-volume-mounts */
-        OK("mounts over env", MOUNTS(NULLMNT(ROOT "/" UUID0) "," NULLMNT(ROOT "/1"),
-                                     VD "all"),
+        OK("mounts over env", MOUNTS(NULLMNT(ROOT "/" UUID0) "," NULLMNT(ROOT "/1"), VD "all"),
            CFG_VOLUMES, UUID0 ",1", U | C),
-        OK("mounts ignored without the switch", MOUNTS(NULLMNT(ROOT "/1"), VD "all"),
-           0, "all", U | C),
+        OK("mounts ignored without the switch", MOUNTS(NULLMNT(ROOT "/1"), VD "all"), 0, "all",
+           U | C),
         OK("mounts of another source ignored",
-           MOUNTS("{'source':'/tmp/x','destination':'" ROOT "/1'}", VD "0"),
-           CFG_VOLUMES, "0", U | C),
+           MOUNTS("{'source':'/tmp/x','destination':'" ROOT "/1'}", VD "0"), CFG_VOLUMES, "0",
+           U | C),
         OK("mounts granted to unprivileged containers",
            "{'mounts':[" NULLMNT(ROOT "/2") "],'process':{'capabilities':{'bounding':[]},"
-           "'env':['NVIDIA_VISIBLE_DEVICES=all']}}",
+                                            "'env':['NVIDIA_VISIBLE_DEVICES=all']}}",
            CFG_VOLUMES | CFG_UNPRIV_DENY, "2", U | C),
         OK("mounts cleaned out of the root", MOUNTS(NULLMNT(ROOT "/../../etc"), VD "0"),
            CFG_VOLUMES, "0", U | C),
-        OK("mounts need a slash after the root", MOUNTS(NULLMNT(ROOT "-x/1"), VD "0"),
-           CFG_VOLUMES, "0", U | C),
+        OK("mounts need a slash after the root", MOUNTS(NULLMNT(ROOT "-x/1"), VD "0"), CFG_VOLUMES,
+           "0", U | C),
         OK("mount imex and device", MOUNTS(NULLMNT(ROOT "/imex/3") "," NULLMNT(ROOT "/0"), "A=1"),
            CFG_VOLUMES, "0", U | C, false, "", "|", "3"),
         OK("mount cdi", MOUNTS(NULLMNT(ROOT "/cdi/nvidia.com/gpu/0"), "A=1"), CFG_VOLUMES,
@@ -469,11 +450,16 @@ static void test_not_an_object(void **state) {
 
 static void test_path_clean(void **state) {
         static const char *const t[][2] = {
-                { "/dev/null", "/dev/null" }, { "/dev//null/", "/dev/null" },
-                { "/a/./b/../c", "/a/c" },    { "/../../x", "/x" },
-                { "", "." },                  { "a/../../b", "../b" },
-                { "/", "/" },                 { "//", "/" },
-                { "./", "." },                { "a/b/..", "a" },
+                {"/dev/null", "/dev/null"},
+                {"/dev//null/", "/dev/null"},
+                {"/a/./b/../c", "/a/c"},
+                {"/../../x", "/x"},
+                {"", "."},
+                {"a/../../b", "../b"},
+                {"/", "/"},
+                {"//", "/"},
+                {"./", "."},
+                {"a/b/..", "a"},
         };
         (void) state;
 
@@ -484,9 +470,9 @@ static void test_path_clean(void **state) {
 }
 
 static void test_go_bool(void **state) {
-        static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
-        static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
-        static const char *const bad[] = { "", "yes", "tRUE", " true", "2", "on" };
+        static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+        static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+        static const char *const bad[] = {"", "yes", "tRUE", " true", "2", "on"};
         bool b;
         (void) state;
 
@@ -505,13 +491,24 @@ static void test_cuda_version(void **state) {
                 int ret;
                 unsigned long major, minor;
         } t[] = {
-                { "12.4.1", 0, 12, 4 }, { "v11", 0, 11, 0 },       { "12.4", 0, 12, 4 },
-                { "0.0.0", 0, 0, 0 },   { "12.4.0-rc.1+b.2", 0, 12, 4 },
-                { "12.4.0-01", -EINVAL }, { "12.4-rc1", -EINVAL }, { "012.4", -EINVAL },
-                { "12.", -EINVAL },     { "12.4.1.2", -EINVAL },   { "4294967296.0", -EINVAL },
-                { "4294967295.1", 0, 4294967295ul, 1 },           { "", -EINVAL },
-                { "vv1", -EINVAL },     { "12.4.1+", -EINVAL },    { "12.4.1-", -EINVAL },
-                { "12.4.1-a..b", -EINVAL }, { " 12", -EINVAL },
+                {"12.4.1", 0, 12, 4},
+                {"v11", 0, 11, 0},
+                {"12.4", 0, 12, 4},
+                {"0.0.0", 0, 0, 0},
+                {"12.4.0-rc.1+b.2", 0, 12, 4},
+                {"12.4.0-01", -EINVAL},
+                {"12.4-rc1", -EINVAL},
+                {"012.4", -EINVAL},
+                {"12.", -EINVAL},
+                {"12.4.1.2", -EINVAL},
+                {"4294967296.0", -EINVAL},
+                {"4294967295.1", 0, 4294967295ul, 1},
+                {"", -EINVAL},
+                {"vv1", -EINVAL},
+                {"12.4.1+", -EINVAL},
+                {"12.4.1-", -EINVAL},
+                {"12.4.1-a..b", -EINVAL},
+                {" 12", -EINVAL},
         };
         (void) state;
 
@@ -533,17 +530,28 @@ static void test_device_ids(void **state) {
                 const char *id;
                 enum device_kind kind;
         } t[] = {
-                { "0", DEVICE_GPU },          { "1234567", DEVICE_GPU },
-                { "12345678", DEVICE_BAD },   { UUID0, DEVICE_GPU },
-                { "gpu-ABCDEF", DEVICE_GPU }, { "GPU-", DEVICE_BAD },
-                { "GPU---", DEVICE_BAD },     { MIGU, DEVICE_GPU },
-                { "MIG-GPU-ab/1/", DEVICE_BAD }, { "0:0", DEVICE_GPU },
-                { "0:", DEVICE_BAD },         { "00000000:65:00.0", DEVICE_GPU },
-                { "000000000:65:00.0", DEVICE_BAD }, { "0:65:00", DEVICE_BAD },
-                { "a.b/c=d", DEVICE_CDI },    { "nvidia.com/gpu=GPU-1:0", DEVICE_CDI },
-                { "/gpu=0", DEVICE_BAD },     { "nvidia.com/=0", DEVICE_BAD },
-                { "nvidia.com/gpu=", DEVICE_BAD }, { "nvidia.com/g.pu=0", DEVICE_BAD },
-                { "", DEVICE_BAD },           { "-1", DEVICE_BAD },
+                {"0", DEVICE_GPU},
+                {"1234567", DEVICE_GPU},
+                {"12345678", DEVICE_BAD},
+                {UUID0, DEVICE_GPU},
+                {"gpu-ABCDEF", DEVICE_GPU},
+                {"GPU-", DEVICE_BAD},
+                {"GPU---", DEVICE_BAD},
+                {MIGU, DEVICE_GPU},
+                {"MIG-GPU-ab/1/", DEVICE_BAD},
+                {"0:0", DEVICE_GPU},
+                {"0:", DEVICE_BAD},
+                {"00000000:65:00.0", DEVICE_GPU},
+                {"000000000:65:00.0", DEVICE_BAD},
+                {"0:65:00", DEVICE_BAD},
+                {"a.b/c=d", DEVICE_CDI},
+                {"nvidia.com/gpu=GPU-1:0", DEVICE_CDI},
+                {"/gpu=0", DEVICE_BAD},
+                {"nvidia.com/=0", DEVICE_BAD},
+                {"nvidia.com/gpu=", DEVICE_BAD},
+                {"nvidia.com/g.pu=0", DEVICE_BAD},
+                {"", DEVICE_BAD},
+                {"-1", DEVICE_BAD},
         };
         (void) state;
 
@@ -560,13 +568,13 @@ static void test_privileged(void **state) {
                 const char *spec;
                 bool priv;
         } t[] = {
-                { PRIV("A=1"), true },
-                { UNPRIV("A=1"), false },
-                { "{'process':{'capabilities':{'effective':['CAP_SYS_ADMIN']}}}", false },
-                { "{'process':{'capabilities':['CAP_SYS_ADMIN']}}", true },
-                { "{'process':{'capabilities':{'bounding':'CAP_SYS_ADMIN'}}}", false },
-                { "{'process':{}}", false },
-                { "{}", false },
+                {PRIV("A=1"), true},
+                {UNPRIV("A=1"), false},
+                {"{'process':{'capabilities':{'effective':['CAP_SYS_ADMIN']}}}", false},
+                {"{'process':{'capabilities':['CAP_SYS_ADMIN']}}", true},
+                {"{'process':{'capabilities':{'bounding':'CAP_SYS_ADMIN'}}}", false},
+                {"{'process':{}}", false},
+                {"{}", false},
         };
         (void) state;
 
@@ -583,8 +591,9 @@ int main(void) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-                tests[i] = (struct CMUnitTest) { .name = cases[i].name, .test_func = test_case,
-                                                 .initial_state = (void *) &cases[i] };
+                tests[i] = (struct CMUnitTest){.name = cases[i].name,
+                                               .test_func = test_case,
+                                               .initial_state = (void *) &cases[i]};
         tests[n - 7] = (struct CMUnitTest) cmocka_unit_test(test_bounds);
         tests[n - 6] = (struct CMUnitTest) cmocka_unit_test(test_not_an_object);
         tests[n - 5] = (struct CMUnitTest) cmocka_unit_test(test_path_clean);

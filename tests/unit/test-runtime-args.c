@@ -32,46 +32,57 @@ static const struct args_case {
         bool version;
 } args_cases[] = {
         /* containerd's runc shim */
-        { { "--root", "/x", "--log", "f", "create", "--bundle", "b", "id" }, 0, "create", true, "b",
-          NULL, "f" },
-        { { "create", "-b", "b", "id" }, 0, "create", true, "b" },
-        { { "run", "--bundle=b", "id" }, 0, "run", true, "b" },
+        {{"--root", "/x", "--log", "f", "create", "--bundle", "b", "id"},
+         0,
+         "create",
+         true,
+         "b",
+         NULL,
+         "f"},
+        {{"create", "-b", "b", "id"}, 0, "create", true, "b"},
+        {{"run", "--bundle=b", "id"}, 0, "run", true, "b"},
         /* a bundle called "create" is not the subcommand, anywhere */
-        { { "--bundle", "create" }, 0, NULL, false },
-        { { "create", "--bundle", "create", "id" }, 0, "create", true, "create" },
-        { { "--root", "create", "run", "-b", "b", "id" }, 0, "run", true, "b" },
-        { { "--log", "create", "state", "id" }, 0, "state", false, NULL, NULL, "create" },
-        { { "create", "--pid-file", "create", "id" }, 0, "create", true, NULL },
+        {{"--bundle", "create"}, 0, NULL, false},
+        {{"create", "--bundle", "create", "id"}, 0, "create", true, "create"},
+        {{"--root", "create", "run", "-b", "b", "id"}, 0, "run", true, "b"},
+        {{"--log", "create", "state", "id"}, 0, "state", false, NULL, NULL, "create"},
+        {{"create", "--pid-file", "create", "id"}, 0, "create", true, NULL},
         /* options after the container id (runc reorders them), the last bundle wins */
-        { { "create", "id", "--bundle", "b", "--pid-file", "p" }, 0, "create", true, "b" },
-        { { "create", "--bundle", "b1", "--bundle", "b2", "id" }, 0, "create", true, "b2" },
-        { { "create", "id", "--", "--bundle", "x" }, 0, "create", true, NULL },
+        {{"create", "id", "--bundle", "b", "--pid-file", "p"}, 0, "create", true, "b"},
+        {{"create", "--bundle", "b1", "--bundle", "b2", "id"}, 0, "create", true, "b2"},
+        {{"create", "id", "--", "--bundle", "x"}, 0, "create", true, NULL},
         /* one dash, inline values, boolean globals, crun's --config */
-        { { "-root", "/x", "create", "-b=b", "id" }, 0, "create", true, "b" },
-        { { "--log-format=json", "--systemd-cgroup", "--debug", "create", "--bundle", "b", "id" }, 0,
-          "create", true, "b", NULL, NULL, "json" },
-        { { "create", "-f", "alt.json", "-b", "b", "id" }, 0, "create", true, "b", "alt.json" },
-        { { "--", "create", "id" }, 0, "create", true, NULL },
+        {{"-root", "/x", "create", "-b=b", "id"}, 0, "create", true, "b"},
+        {{"--log-format=json", "--systemd-cgroup", "--debug", "create", "--bundle", "b", "id"},
+         0,
+         "create",
+         true,
+         "b",
+         NULL,
+         NULL,
+         "json"},
+        {{"create", "-f", "alt.json", "-b", "b", "id"}, 0, "create", true, "b", "alt.json"},
+        {{"--", "create", "id"}, 0, "create", true, NULL},
         /* nothing to read */
-        { { "state", "id" }, 0, "state", false },
-        { { "delete", "id" }, 0, "delete", false },
-        { { "start", "id" }, 0, "start", false },
-        { { "spec" }, 0, "spec", false },
-        { { "-v" }, 0, NULL, false, .version = true },
-        { { "--version" }, 0, NULL, false, .version = true },
-        { { "--root" }, 0, NULL, false },
-        { {}, 0, NULL, false },
+        {{"state", "id"}, 0, "state", false},
+        {{"delete", "id"}, 0, "delete", false},
+        {{"start", "id"}, 0, "start", false},
+        {{"spec"}, 0, "spec", false},
+        {{"-v"}, 0, NULL, false, .version = true},
+        {{"--version"}, 0, NULL, false, .version = true},
+        {{"--root"}, 0, NULL, false},
+        {{}, 0, NULL, false},
         /* a bundle option without its value: runc will say so */
-        { { "create", "-b" }, -EINVAL },
-        { { "--bundle" }, -EINVAL },
+        {{"create", "-b"}, -EINVAL},
+        {{"--bundle"}, -EINVAL},
 };
 
 static void args_table(void **state) {
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(args_cases); i++) {
                 const struct args_case *c = &args_cases[i];
-                char *argv[MAXARGS + 2] = { (char *) "nvidia-container-runtime" };
-                struct runtime_args ra = { .subcommand = -7 };
+                char *argv[MAXARGS + 2] = {(char *) "nvidia-container-runtime"};
+                struct runtime_args ra = {.subcommand = -7};
                 int argc = 1, r;
 
                 while (c->argv[argc - 1])
@@ -85,12 +96,14 @@ static void args_table(void **state) {
                 }
                 if (c->sub ? !ra.subcommand || !STREQ(argv[ra.subcommand], c->sub) : ra.subcommand)
                         fail_msg("case %zu: subcommand %s, want %s", i,
-                                 ra.subcommand ? argv[ra.subcommand] : "(none)", c->sub ? c->sub : "(none)");
+                                 ra.subcommand ? argv[ra.subcommand] : "(none)",
+                                 c->sub ? c->sub : "(none)");
 #define STR_EQ(a, b) ((!(a) && !(b)) || ((a) && (b) && STREQ((a), (b))))
                 if (ra.modifies != c->modifies || !STR_EQ(ra.bundle, c->bundle) ||
                     !STR_EQ(ra.config, c->config) || !STR_EQ(ra.log, c->log) ||
                     !STR_EQ(ra.log_format, c->log_format) || ra.version != c->version)
-                        fail_msg("case %zu: modifies %d bundle %s config %s log %s format %s version %d",
+                        fail_msg("case %zu: modifies %d bundle %s config %s log %s format %s "
+                                 "version %d",
                                  i, ra.modifies, ra.bundle, ra.config, ra.log, ra.log_format,
                                  ra.version);
         }
@@ -128,26 +141,26 @@ static void find_runtime(void **state) {
         assert_int_equal(mkdir(sub, 0755), 0);
         snprintf(want, sizeof(want), "%s/fake-runc", dir);
 
-        char *bare[] = { "missing-runc", "noexec-runc", "dir-runc", "fake-runc", NULL };
+        char *bare[] = {"missing-runc", "noexec-runc", "dir-runc", "fake-runc", NULL};
         assert_int_equal(runtime_find(bare, dir, &path), 0);
         assert_string_equal(path, want);
         free(path);
 
-        char *abs[] = { "/nonexistent/runc", want, NULL };
+        char *abs[] = {"/nonexistent/runc", want, NULL};
         assert_int_equal(runtime_find(abs, NULL, &path), 0);
         assert_string_equal(path, want);
         free(path);
 
         /* Not on PATH: the system directories are searched too. */
-        char *sh[] = { "sh", NULL };
+        char *sh[] = {"sh", NULL};
         assert_int_equal(runtime_find(sh, "/nonexistent", &path), 0);
         assert_true(path[0] == '/' && strstr(path, "/sh"));
         free(path);
 
         /* This very program is never chosen: the shim must not exec itself. */
-        char *self[] = { "/proc/self/exe", NULL };
+        char *self[] = {"/proc/self/exe", NULL};
         assert_int_equal(runtime_find(self, NULL, &path), -ENOENT);
-        char *none[] = { "missing-runc", "", NULL };
+        char *none[] = {"missing-runc", "", NULL};
         assert_int_equal(runtime_find(none, dir, &path), -ENOENT);
 
         unlink(want);
@@ -173,8 +186,8 @@ static void modes(void **state) {
                 int r;
                 enum shim_mode m;
         } cases[] = {
-                { "legacy", 0, SHIM_LEGACY }, { "cdi", 0, SHIM_CDI }, { "jit-cdi", 0, SHIM_CDI },
-                { "csv", -EINVAL, SHIM_LEGACY }, { "", -EINVAL, SHIM_LEGACY },
+                {"legacy", 0, SHIM_LEGACY},    {"cdi", 0, SHIM_CDI},       {"jit-cdi", 0, SHIM_CDI},
+                {"csv", -EINVAL, SHIM_LEGACY}, {"", -EINVAL, SHIM_LEGACY},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 free(cfg->runtime.mode);
@@ -228,17 +241,16 @@ static void legacy_hook(void **state) {
                             SPEC_HOOK_PATH_ENV);
         /* Once is enough, and dockerd's --gpus hook is left as it is. */
         assert_int_equal(shim_legacy(spec, "/usr/bin/nctk", NULL), 0);
-        assert_int_equal(json_array_size(json_object_get(json_object_get(spec, "hooks"), "prestart")), 1);
+        assert_int_equal(
+                json_array_size(json_object_get(json_object_get(spec, "hooks"), "prestart")), 1);
         assert_int_equal(shim_legacy(docker, "/usr/bin/nctk", NULL), 0);
         assert_true(json_equal(docker, docker_orig));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(args_table),
-                cmocka_unit_test(find_runtime),
-                cmocka_unit_test(modes),
-                cmocka_unit_test(hook_path),
+                cmocka_unit_test(args_table),  cmocka_unit_test(find_runtime),
+                cmocka_unit_test(modes),       cmocka_unit_test(hook_path),
                 cmocka_unit_test(legacy_hook),
         };
 

@@ -28,41 +28,50 @@
 #define MIG_ACCESS "/proc/driver/nvidia/capabilities/gpu0/mig/gi7/access"
 
 static struct edit_mount mounts[] = {
-        { "/drv" LIBDIR "/libcuda.so." VER, LIBDIR "/libcuda.so." VER,
-          MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV },
-        { "/run/nvidia-persistenced/socket", "/run/nvidia-persistenced/socket",
-          MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC },
-        { "/drv/proc/driver/nvidia/capabilities/gpu0/mig/gi7/access", MIG_ACCESS,
-          MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC },
+        {"/drv" LIBDIR "/libcuda.so." VER, LIBDIR "/libcuda.so." VER,
+         MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV},
+        {"/run/nvidia-persistenced/socket", "/run/nvidia-persistenced/socket",
+         MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC},
+        {"/drv/proc/driver/nvidia/capabilities/gpu0/mig/gi7/access", MIG_ACCESS,
+         MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC},
 };
 static struct edit_node nodes[] = {
-        { "/drv/dev/nvidiactl", "/dev/nvidiactl", 195, 255, 0666 },
-        { "/drv/dev/nvidia1", "/dev/nvidia1", 195, 1, 0666 },
+        {"/drv/dev/nvidiactl", "/dev/nvidiactl", 195, 255, 0666},
+        {"/drv/dev/nvidia1", "/dev/nvidia1", 195, 1, 0666},
 };
 static struct edit_link links[] = {
-        { LIBDIR "/libcuda.so.1", "libcuda.so." VER },
+        {LIBDIR "/libcuda.so.1", "libcuda.so." VER},
 };
 static struct edit_rule rules[] = {
-        { 'c', 195, 255, 3 },
-        { 'c', 195, 1, 3 },
+        {'c', 195, 255, 3},
+        {'c', 195, 1, 3},
 };
-static char *ldcache_dirs[] = { (char *) LIBDIR };
-static char *proc_gpus[] = { (char *) "0000:22:00.0" };
+static char *ldcache_dirs[] = {(char *) LIBDIR};
+static char *proc_gpus[] = {(char *) "0000:22:00.0"};
 
 static const struct edits edits = {
-        .n_mounts = ELEMENTSOF(mounts), .mounts = mounts,
-        .n_nodes = ELEMENTSOF(nodes), .nodes = nodes,
-        .n_links = ELEMENTSOF(links), .links = links,
-        .n_rules = ELEMENTSOF(rules), .rules = rules,
-        .n_ldcache_dirs = 1, .ldcache_dirs = ldcache_dirs,
-        .mask_proc = true, .n_proc_gpus = 1, .proc_gpus = proc_gpus,
+        .n_mounts = ELEMENTSOF(mounts),
+        .mounts = mounts,
+        .n_nodes = ELEMENTSOF(nodes),
+        .nodes = nodes,
+        .n_links = ELEMENTSOF(links),
+        .links = links,
+        .n_rules = ELEMENTSOF(rules),
+        .rules = rules,
+        .n_ldcache_dirs = 1,
+        .ldcache_dirs = ldcache_dirs,
+        .mask_proc = true,
+        .n_proc_gpus = 1,
+        .proc_gpus = proc_gpus,
 };
 
-static const struct spec_opts opts = { .hook_path = HOOK, .rootfs = ROOTFS, .proc_root = "/drv/proc" };
+static const struct spec_opts opts = {
+        .hook_path = HOOK, .rootfs = ROOTFS, .proc_root = "/drv/proc"};
 
 /* What `runc spec` writes, plus fields nctk knows nothing about, dockerd's --gpus hook and an
  * allow rule that a later deny overrides. */
-static const char fixture[] = "{"
+static const char fixture[] =
+        "{"
         "\"ociVersion\": \"1.0.2-dev\","
         "\"process\": {\"terminal\": false, \"user\": {\"uid\": 0, \"gid\": 0},"
         "  \"args\": [\"sh\"], \"env\": [\"PATH=/bin\", \"NVIDIA_VISIBLE_DEVICES=0\","
@@ -75,11 +84,14 @@ static const char fixture[] = "{"
         "\"hooks\": {\"prestart\": [{\"path\": \"/usr/bin/nvidia-container-runtime-hook\","
         "  \"args\": [\"nvidia-container-runtime-hook\", \"prestart\"]}]},"
         "\"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"mount\"}],"
-        "  \"devices\": [{\"path\": \"/dev/nvidiactl\", \"type\": \"c\", \"major\": 195, \"minor\": 255}],"
+        "  \"devices\": [{\"path\": \"/dev/nvidiactl\", \"type\": \"c\", \"major\": 195, "
+        "\"minor\": 255}],"
         "  \"resources\": {\"memory\": {\"limit\": 9223372036854775807},"
-        "    \"devices\": [{\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, \"access\": \"rw\"},"
+        "    \"devices\": [{\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, "
+        "\"access\": \"rw\"},"
         "                {\"allow\": false, \"access\": \"rwm\"}]},"
-        "  \"maskedPaths\": [\"/proc/kcore\"], \"x-future\": {\"a\": [1, 2.5, null, {\"b\": \"c\"}]}},"
+        "  \"maskedPaths\": [\"/proc/kcore\"], \"x-future\": {\"a\": [1, 2.5, null, {\"b\": "
+        "\"c\"}]}},"
         "\"annotations\": {\"io.kubernetes.cri.sandbox-id\": \"abc\"},"
         "\"x-vendor\": \"kept\""
         "}";
@@ -114,18 +126,17 @@ static void fields_preserved(void **state) {
 
         (void) state;
         assert_int_equal(spec_apply_edits(spec, &edits, &opts, NULL), 0);
-        json_object_foreach(orig, k, v)
-                if (!STREQ(k, "mounts") && !STREQ(k, "linux") && !STREQ(k, "hooks"))
-                        assert_true(json_equal(json_object_get(spec, k), v));
-        json_object_foreach(path(orig, "linux", NULL), k, v)
-                if (!STREQ(k, "devices") && !STREQ(k, "resources"))
-                        assert_true(json_equal(path(spec, "linux", k), v));
+        json_object_foreach(orig, k,
+                            v) if (!STREQ(k, "mounts") && !STREQ(k, "linux") && !STREQ(k, "hooks"))
+                assert_true(json_equal(json_object_get(spec, k), v));
+        json_object_foreach(path(orig, "linux", NULL), k,
+                            v) if (!STREQ(k, "devices") && !STREQ(k, "resources"))
+                assert_true(json_equal(path(spec, "linux", k), v));
         assert_true(json_equal(path(path(spec, "linux", "resources"), "memory", NULL),
                                path(path(orig, "linux", "resources"), "memory", NULL)));
         /* Key order too: what we do not touch stays where it was. */
         json_auto_t *keys = json_array();
-        json_object_foreach(spec, k, v)
-                json_array_append_new(keys, json_string(k));
+        json_object_foreach(spec, k, v) json_array_append_new(keys, json_string(k));
         assert_json(keys, "[\"ociVersion\", \"process\", \"root\", \"hostname\", \"mounts\", "
                           "\"hooks\", \"linux\", \"annotations\", \"x-vendor\"]");
 }
@@ -135,7 +146,8 @@ static void mounts_devices_rules(void **state) {
 
         (void) state;
         assert_int_equal(spec_apply_edits(spec, &edits, &opts, NULL), 0);
-        /* The socket's destination was there: kept as it was, not doubled; /proc goes to the hook. */
+        /* The socket's destination was there: kept as it was, not doubled; /proc goes to the hook.
+         */
         assert_json(path(spec, "mounts", NULL),
                     "[{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},"
                     " {\"destination\": \"/run/nvidia-persistenced/socket\", \"type\": \"bind\","
@@ -143,16 +155,20 @@ static void mounts_devices_rules(void **state) {
                     " {\"destination\": \"" LIBDIR "/libcuda.so." VER "\", \"type\": \"bind\","
                     "  \"source\": \"/drv" LIBDIR "/libcuda.so." VER "\","
                     "  \"options\": [\"bind\", \"ro\", \"nosuid\", \"nodev\"]}]");
-        assert_json(path(spec, "linux", "devices"),
-                    "[{\"path\": \"/dev/nvidiactl\", \"type\": \"c\", \"major\": 195, \"minor\": 255},"
-                    " {\"path\": \"/dev/nvidia1\", \"type\": \"c\", \"major\": 195, \"minor\": 1,"
-                    "  \"fileMode\": 438, \"uid\": 0, \"gid\": 0}]");
+        assert_json(
+                path(spec, "linux", "devices"),
+                "[{\"path\": \"/dev/nvidiactl\", \"type\": \"c\", \"major\": 195, \"minor\": 255},"
+                " {\"path\": \"/dev/nvidia1\", \"type\": \"c\", \"major\": 195, \"minor\": 1,"
+                "  \"fileMode\": 438, \"uid\": 0, \"gid\": 0}]");
         /* 195:1 was allowed before the deny, so it counts for nothing: allowed again after it. */
         assert_json(path(path(spec, "linux", "resources"), "devices", NULL),
-                    "[{\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, \"access\": \"rw\"},"
+                    "[{\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, \"access\": "
+                    "\"rw\"},"
                     " {\"allow\": false, \"access\": \"rwm\"},"
-                    " {\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 255, \"access\": \"rw\"},"
-                    " {\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, \"access\": \"rw\"}]");
+                    " {\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 255, "
+                    "\"access\": \"rw\"},"
+                    " {\"allow\": true, \"type\": \"c\", \"major\": 195, \"minor\": 1, \"access\": "
+                    "\"rw\"}]");
 }
 
 static void hooks(void **state) {
@@ -165,7 +181,8 @@ static void hooks(void **state) {
         assert_json(path(spec, "hooks", "createContainer"),
                     "[{\"path\": \"" HOOK "\", \"args\": [\"nctk\", \"hook-finalize\","
                     "  \"--proc-mount\", \"/drv" MIG_ACCESS "::" MIG_ACCESS "\","
-                    "  \"--proc-root\", \"/drv/proc\", \"--mask-proc\", \"--proc-gpu\", \"0000:22:00.0\","
+                    "  \"--proc-root\", \"/drv/proc\", \"--mask-proc\", \"--proc-gpu\", "
+                    "\"0000:22:00.0\","
                     "  \"--link\", \"libcuda.so." VER "::" LIBDIR "/libcuda.so.1\","
                     "  \"--ldcache-dir\", \"" LIBDIR "\", \"" ROOTFS "\"],"
                     "  \"env\": [\"" SPEC_HOOK_PATH_ENV "\"]}]");
@@ -236,7 +253,7 @@ static void wrong_types(void **state) {
 
 static void env_and_nvidia_hooks(void **state) {
         json_auto_t *spec = load(fixture);
-        char *env[] = { (char *) "PATH=/bin", NULL };
+        char *env[] = {(char *) "PATH=/bin", NULL};
 
         (void) state;
         assert_string_equal(spec_getenv(spec, "NVIDIA_VISIBLE_DEVICES"), "1");
@@ -257,7 +274,8 @@ static void env_and_nvidia_hooks(void **state) {
         assert_false(spec_is_nvidia_hook(other));
 }
 
-/* ---- the file ---------------------------------------------------------------------------------- */
+/* ---- the file ----------------------------------------------------------------------------------
+ */
 
 static int make_dir(char *tmpl) {
         assert_non_null(mkdtemp(tmpl));
@@ -380,8 +398,8 @@ static void hostile_spec_files(void **state) {
 }
 
 static void parse_errors(void **state) {
-        struct bundle f = { .raw = (char *) "{\"a\": [1,}", .len = 10, .path = (char *) "x" };
-        struct bundle arr = { .raw = (char *) "[1]", .len = 3, .path = (char *) "y" };
+        struct bundle f = {.raw = (char *) "{\"a\": [1,}", .len = 10, .path = (char *) "x"};
+        struct bundle arr = {.raw = (char *) "[1]", .len = 3, .path = (char *) "y"};
         struct nctk_error *err = NULL;
 
         (void) state;
@@ -399,16 +417,16 @@ static void rootfs_paths(void **state) {
         const struct {
                 const char *spec, *want;
         } cases[] = {
-                { "{\"root\": {\"path\": \"rootfs\"}}", "/b/rootfs" },
-                { "{\"root\": {\"path\": \"/x/../y/./r/\"}}", "/y/r" },
-                { "{\"root\": {\"path\": \"../..\"}}", NULL },
-                { "{\"root\": {\"path\": \"\"}}", NULL },
-                { "{\"root\": {}}", NULL },
+                {"{\"root\": {\"path\": \"rootfs\"}}", "/b/rootfs"},
+                {"{\"root\": {\"path\": \"/x/../y/./r/\"}}", "/y/r"},
+                {"{\"root\": {\"path\": \"../..\"}}", NULL},
+                {"{\"root\": {\"path\": \"\"}}", NULL},
+                {"{\"root\": {}}", NULL},
         };
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                struct bundle b = { .dir = (char *) "/b" };
+                struct bundle b = {.dir = (char *) "/b"};
                 struct nctk_error *err = NULL;
                 char *got = NULL;
 
