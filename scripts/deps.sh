@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
         meson ninja-build pkg-config gcc clang libc6-dev
         libjansson-dev libcmocka-dev libclang-rt-14-dev
-        valgrind python3 busybox-static runc crun shellcheck codespell
+        valgrind python3 busybox-static runc crun shellcheck codespell clang-format
 )
 
 missing=()
@@ -18,7 +18,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
                 exit 1
         fi
         echo "deps: installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # shellcheck source=scripts/apt.sh
+        . "$(dirname "$0")/apt.sh"
+        apt_get update -qq
+        apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -72,9 +72,10 @@ engines_install() {
                 printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
         fi
         local rc=0
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
-        [ "$rc" -ne 0 ] || DEBIAN_FRONTEND=noninteractive \
-                apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+        # shellcheck source=scripts/apt.sh
+        . "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+        apt_get update -qq || rc=$?
+        [ "$rc" -ne 0 ] || apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
         [ -z "$made_policy" ] || rm -f "$policy"
         return "$rc"
 }

@@ -23,6 +23,8 @@ spelling() {
 step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh \
         bench/*.sh .ci/run
 step "codespell" spelling
+# The whole tree is clang-format clean (.clang-format), and stays so.
+step "clang-format" bash -c "git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run -Werror"
 step "test.sh's own bookkeeping (tests/ci/test-tally.sh)" bash tests/ci/test-tally.sh
 if step "build (gcc)" bash scripts/build.sh build; then
         suite build "tests (gcc)" --no-suite engines
