@@ -28,7 +28,10 @@ hook = f"{work}/nvidia-container-runtime-hook"
 os.symlink(f"{build}/nctk", hook)
 for mode in ("cdi", "legacy"):
     with open(f"{work}/config-{mode}.toml", "w") as f:
+        # load-kmods off: a GPU host has its modules loaded (nctk then spawns nothing); this
+        # machine has none, and a modprobe attempt per start would be measured instead.
         f.write(f'[nvidia-container-cli]\nroot = "{work}/sim"\nproc-root = "{work}/sim/proc"\n'
+                f'load-kmods = false\n'
                 f'[nvidia-container-runtime]\n'
                 f'mode = "{mode}"\n[nvidia-container-runtime-hook]\npath = "{hook}"\n')
 envs = {m: dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=f"{work}/config-{m}.toml")

@@ -14,6 +14,7 @@
 #include "cmd/error.h"
 #include "config/config.h"
 #include "oci/bundle.h"
+#include "oci/shim.h"
 #include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -118,22 +119,13 @@ static int state_read(char **ret_bundle, pid_t *ret_pid) {
         return oci_state_read(STDIN_FILENO, ret_bundle, ret_pid, &err) < 0 ? hook_error(&err) : 0;
 }
 
-static int spec_check(const json_t *spec) {
-        if (!json_is_string(json_object_get(spec, "ociVersion")))
-                return hook_fail("invalid OCI spec: no ociVersion");
-        if (!json_is_object(json_object_get(spec, "process")))
-                return hook_fail("invalid OCI spec: no process");
-        if (!json_is_object(json_object_get(spec, "root")))
-                return hook_fail("invalid OCI spec: no root");
-        return 0;
-}
-
 static int spec_read(const char *dir, struct bundle *b) {
         struct nctk_error *err = NULL;
 
-        if (bundle_open(dir, NULL, b, &err) < 0 || bundle_parse(b, &err) < 0)
+        if (bundle_open(dir, NULL, b, &err) < 0 || bundle_parse(b, &err) < 0 ||
+            bundle_check(b, &err) < 0)
                 return hook_error(&err);
-        return spec_check(b->spec);
+        return 0;
 }
 
 /* ---- configuration --------------------------------------------------------------------------- */
@@ -155,21 +147,6 @@ static int hook_config(const struct hook_opts *o, struct nctk_config **ret) {
                 return -1;
         }
         return 0;
-}
-
-/* The reference hook refuses to run when the runtime's mode is not legacy: in cdi and jit-cdi
- * modes the runtime shim edits config.json itself and this hook would inject a second time. */
-static int mode_check(const struct nctk_config *cfg, const struct container_request *r) {
-        const char *mode = cfg->runtime.mode && *cfg->runtime.mode ? cfg->runtime.mode : "auto";
-
-        if (cfg->hook.skip_mode_detection || STREQ(mode, "legacy") ||
-            (STREQ(mode, "auto") && !r->only_cdi_devices))
-                return 0;
-        return hook_fail("invoking the NVIDIA Container Runtime Hook directly (e.g. specifying the "
-                         "docker --gpus flag) is not supported in mode '%s'%s. Please use the "
-                         "NVIDIA Container Runtime (e.g. specify the --runtime=nvidia flag) "
-                         "instead",
-                         mode, r->only_cdi_devices ? " with CDI devices" : "");
 }
 
 /* The global options nvidia-container-cli would get from the reference hook. */
@@ -242,8 +219,7 @@ static int prestart(const struct hook_opts *o) {
         r = r < 0 ? r : spec_read(dir, &b);
         r = r < 0 ? r : request_of(b.spec, cfg, &req);
         if (r >= 0 && req->is_gpu_container) {
-                r = mode_check(cfg, req);
-                if (r >= 0 && bundle_rootfs(&b, &rootfs, &err) < 0)
+                if (hook_mode_check(cfg, req, &err) < 0 || bundle_rootfs(&b, &rootfs, &err) < 0)
                         r = hook_error(&err);
                 r = r < 0 ? r : configure_request(o, cfg, req, pid, rootfs);
         }

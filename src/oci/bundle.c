@@ -83,6 +83,16 @@ int bundle_parse(struct bundle *b, struct nctk_error **err) {
         return r;
 }
 
+int bundle_check(const struct bundle *b, struct nctk_error **err) {
+        if (!json_is_string(json_object_get(b->spec, "ociVersion")))
+                return nctk_error_set(err, EINVAL, "invalid OCI spec: no ociVersion");
+        if (!json_is_object(json_object_get(b->spec, "process")))
+                return nctk_error_set(err, EINVAL, "invalid OCI spec: no process");
+        if (!json_is_object(json_object_get(b->spec, "root")))
+                return nctk_error_set(err, EINVAL, "invalid OCI spec: no root");
+        return 0;
+}
+
 int bundle_rootfs(const struct bundle *b, char **ret, struct nctk_error **err) {
         const char *root =
                 json_string_value(json_object_get(json_object_get(b->spec, "root"), "path"));

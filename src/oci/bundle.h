@@ -34,6 +34,10 @@ int bundle_open(const char *dir, const char *config, struct bundle *b, struct nc
 /* Parses B's bytes into B->spec, a JSON object. -EINVAL with ERR naming the line and column. */
 int bundle_parse(struct bundle *b, struct nctk_error **err);
 
+/* What the reference hook checks of a spec: ociVersion a string, process and root objects.
+ * -EINVAL with ERR ("invalid OCI spec: no process"). */
+int bundle_check(const struct bundle *b, struct nctk_error **err);
+
 /* root.path, made absolute against the bundle directory and cleaned (not resolved: the path
  * is opened later in the container's mount namespace). -EINVAL when missing or the host's '/'. */
 int bundle_rootfs(const struct bundle *b, char **ret, struct nctk_error **err);

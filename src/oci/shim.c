@@ -92,3 +92,18 @@ int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err) {
                 free(env[i]);
         return r < 0 ? r : 1;
 }
+
+int hook_mode_check(const struct nctk_config *cfg, const struct container_request *req,
+                    struct nctk_error **err) {
+        const char *mode = cfg->runtime.mode && *cfg->runtime.mode ? cfg->runtime.mode : "auto";
+
+        if (cfg->hook.skip_mode_detection || STREQ(mode, "legacy") ||
+            (STREQ(mode, "auto") && !req->only_cdi_devices))
+                return 0;
+        return nctk_error_set(err, EPERM,
+                              "invoking the NVIDIA Container Runtime Hook directly (e.g. "
+                              "specifying the docker --gpus flag) is not supported in mode '%s'%s. "
+                              "Please use the NVIDIA Container Runtime (e.g. specify the "
+                              "--runtime=nvidia flag) instead",
+                              mode, req->only_cdi_devices ? " with CDI devices" : "");
+}

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "2-select/request.h"
 #include "config/config.h"
 
 /* What the shim needs from a runc/crun command line. Pointers borrow from argv. */
@@ -56,6 +57,13 @@ int shim_legacy(json_t *spec, const char *hook_path, struct nctk_error **err);
  * cannot be opened) in FORMAT (--log-format: "json", else logrus text), where containerd and
  * dockerd look for the reason a runtime failed. */
 void runc_log_error(const char *path, const char *format, const char *msg);
+
+/* The reference hook refuses to run when the runtime's mode is not legacy: in cdi and jit-cdi
+ * modes the runtime shim edits config.json itself, and the hook would inject a second time
+ * (features.md: hook.skip-mode-detection lifts it; "auto" refuses only CDI device requests).
+ * 0, or -EPERM with ERR saying what to use instead. */
+int hook_mode_check(const struct nctk_config *cfg, const struct container_request *req,
+                    struct nctk_error **err);
 
 /* This program's path (/proc/self/exe), a heap string. 0 or -errno. */
 int shim_self_path(char **ret);

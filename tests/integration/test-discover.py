@@ -240,6 +240,38 @@ def mig_devices():
 
 
 @test
+def mig_config_and_monitor_nodes():
+    """The global MIG config and monitor capabilities come with their /dev/nvidia-caps nodes."""
+    root, desc = sim("mig", "--gpus", "2", "--mig", "1")
+    nodes = {d["path"] for d in desc["devices"]}
+    for flag, what in (("--mig-config=all", "config"), ("--mig-monitor=all", "monitor")):
+        lines = list_lines(root, "--device=all", flag)
+        assert root + "/proc/driver/nvidia/capabilities/mig/" + what in lines, lines
+        cap = [l for l in lines if l.startswith(root + "/dev/nvidia-caps/")]
+        assert cap and all(l[len(root):] in nodes for l in cap), (cap, nodes)
+        j = json.loads(cli(root, "list", "--device=all", flag, "--json").stdout)
+        eq(sorted(j["mig"]), sorted(l for l in lines if "/proc/" in l), f"{flag} json")
+
+
+@test
+def imex_channels_that_exist():
+    """--imex-channel gives the channel nodes that exist with the driver's IMEX major; a missing
+    one is a warning, a malformed one an input error."""
+    root, desc = sim("imex", "--gpus", "1")
+    major = desc["majors"]["nvidia-caps-imex-channels"]
+    d = os.path.join(root, "dev/nvidia-caps-imex-channels")
+    os.makedirs(d, exist_ok=True)
+    os.mknod(os.path.join(d, "channel3"), 0o20666, os.makedev(major, 3))
+    os.mknod(os.path.join(d, "channel5"), 0o20666, os.makedev(major + 7, 5))  # wrong major
+    p = cli(root, "list", "--imex-channel=3,4", "--imex-channel=5")
+    imex = [l for l in p.stdout.splitlines() if "imex-channels" in l]
+    eq(imex, [d + "/channel3"], "only the channel that exists with the right numbers")
+    for ch in (4, 5):
+        assert f"missing IMEX channel device '{d}/channel{ch}'" in p.stderr, p.stderr
+    one_line_error(cli(root, "list", "--imex-channel=x", check=False), "invalid IMEX channel 'x'")
+
+
+@test
 def no_driver_is_one_clear_line():
     root, _ = sim("nonvml", "--gpus", "1", "--no-nvml")
     one_line_error(cli(root, "info", check=False), "no NVIDIA driver found")
