@@ -481,6 +481,18 @@ static int imex_set(struct ctx *c, const struct list *l) {
         return 0;
 }
 
+int container_request_add_imex(struct container_request *q, const char *origin, const char *value,
+                               struct nctk_error **err) {
+        struct ctx c = {.r = q, .err = err};
+        struct list l = {};
+        int r = list_add_value(&l, origin, value, err);
+
+        if (r >= 0 && list_kind(&l, false) == LIST_ITEMS)
+                r = imex_set(&c, &l);
+        free(l.v);
+        return r;
+}
+
 /* NVIDIA_IMEX_CHANNELS, with the device list's rules; "all" (also a legacy image's default) is
  * ignored, as the reference does: channels are granted one by one. */
 static int imex_compute(struct ctx *c) {
@@ -610,26 +622,27 @@ static int caps_compute(struct ctx *c) {
 
 /* ---- requirements ---------------------------------------------------------------------------- */
 
-static int require_add(struct ctx *c, char *expr) {
-        struct container_request *r = c->r;
+int container_request_add_requirement(struct container_request *q, const char *expr) {
+        if (q->n_requirements >= REQUEST_REQUIRE_MAX)
+                return -E2BIG;
+        if (!q->requirements)
+                q->requirements = calloc(REQUEST_REQUIRE_MAX + 1, sizeof(char *));
+        if (!q->requirements || !(q->requirements[q->n_requirements] = strdup(expr)))
+                return -ENOMEM;
+        q->n_requirements++;
+        return 0;
+}
 
-        if (!expr)
-                return oom(c->err);
-        if (r->n_requirements >= REQUEST_REQUIRE_MAX) {
-                free(expr);
+static int require_add(struct ctx *c, char *expr) {
+        int r = expr ? container_request_add_requirement(c->r, expr) : -ENOMEM;
+
+        free(expr);
+        if (r == -E2BIG)
                 return nctk_error_set(c->err, EINVAL,
                                       "too many NVIDIA_REQUIRE_* variables (at "
                                       "most %d)",
                                       REQUEST_REQUIRE_MAX);
-        }
-        if (!r->requirements)
-                r->requirements = calloc(REQUEST_REQUIRE_MAX + 1, sizeof(char *));
-        if (!r->requirements) {
-                free(expr);
-                return oom(c->err);
-        }
-        r->requirements[r->n_requirements++] = expr;
-        return 0;
+        return r < 0 ? oom(c->err) : 0;
 }
 
 static int env_var_cmp(const void *a, const void *b) {

@@ -71,6 +71,15 @@ struct container_request {
  * container_request_free. NULL when out of memory. */
 struct container_request *container_request_new(void);
 
+/* Appends a copy of EXPR to Q's requirements (syntax is checked by the pipeline). 0, -E2BIG
+ * (more than REQUEST_REQUIRE_MAX), -ENOMEM. */
+int container_request_add_requirement(struct container_request *q, const char *expr);
+
+/* Appends the IMEX channels of VALUE (a list as NVIDIA_IMEX_CHANNELS takes it; "all" and "none"
+ * add nothing) to Q, ORIGIN naming it in errors ("--imex-channel"). -EINVAL with ERR. */
+int container_request_add_imex(struct container_request *q, const char *origin, const char *value,
+                               struct nctk_error **err);
+
 /* How CFG says an image's newer libcuda is used. The prestart hook (legacy mode) follows
  * nvidia-container-runtime.modes.legacy.cuda-compat-mode: ldconfig and mount as they are,
  * disabled and hook disable, anything else disables unless compat libraries from the container

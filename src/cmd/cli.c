@@ -66,24 +66,8 @@ static void cli_help(FILE *f, const char *prog) {
                 prog);
 }
 
-void cli_log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
-                  void *userdata) {
-        struct cli_ctx *c = userdata;
-
-        if (c->debug) {
-                static const char lv[] = {'E', 'W', 'I', 'D'};
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                fprintf(c->debug, "%c%ld.%06ld %d %s:%d] %s\n", lv[level], (long) ts.tv_sec,
-                        ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
-        }
-        if (level <= NCTK_LOG_WARNING)
-                fprintf(stderr, "%s: warning: %s\n", c->prog, msg);
-}
-
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err) {
-        cmd_error(&(struct cmd_sink){c->prog, c->debug, NULL, NULL}, "%s error: %s", stage,
-                  err && err->msg ? err->msg : "unknown error");
+        cmd_error(&c->out, "%s error: %s", stage, err && err->msg ? err->msg : "unknown error");
 }
 
 static int parse_user(struct cli_ctx *c, const char *arg) {
@@ -108,20 +92,19 @@ int cli_input_error(const struct cli_ctx *c, const char *fmt, ...) {
         va_start(ap, fmt);
         n = vasprintf(&msg, fmt, ap);
         va_end(ap);
-        return cmd_error(&(struct cmd_sink){c->prog, c->debug, NULL, NULL}, "input error: %s",
-                         n < 0 ? "out of memory" : msg);
+        return cmd_error(&c->out, "input error: %s", n < 0 ? "out of memory" : msg);
 }
 
 static int open_debug(struct cli_ctx *c, const char *path) {
-        if (c->debug)
-                fclose(c->debug);
-        c->debug = fopen(path, "ae");
-        if (!c->debug) {
+        if (c->out.debug)
+                fclose(c->out.debug);
+        c->out.debug = fopen(path, "ae");
+        if (!c->out.debug) {
                 int e = errno;
                 cli_input_error(c, "cannot open debug file '%s': %s", path, strerror(e));
                 return -e;
         }
-        setvbuf(c->debug, NULL, _IOLBF, 0);
+        setvbuf(c->out.debug, NULL, _IOLBF, 0);
         return 0;
 }
 
@@ -157,18 +140,18 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
                 case OPT_USAGE:
                         printf("Usage: %s [-knV?] [-d FILE] [-l FILE] [-r PATH] [-u[UID[:GID]]] "
                                "COMMAND [ARG...]\n",
-                               c->prog);
+                               c->out.prog);
                         return 0;
-                case OPT_HELP: cli_help(stdout, c->prog); return 0;
+                case OPT_HELP: cli_help(stdout, c->out.prog); return 0;
                 case '?':
                         if (STREQ(argv[optind - 1], "-?")) {
-                                cli_help(stdout, c->prog);
+                                cli_help(stdout, c->out.prog);
                                 return 0;
                         }
                         fprintf(stderr,
                                 "%s: input error: unknown or incomplete option '%s'\n"
                                 "Try '%s --help' for more information.\n",
-                                c->prog, argv[optind - 1], c->prog);
+                                c->out.prog, argv[optind - 1], c->out.prog);
                         return -1;
                 }
         }
@@ -176,18 +159,18 @@ static int parse_global(struct cli_ctx *c, int argc, char **argv) {
                 fprintf(stderr,
                         "%s: input error: missing command\nTry '%s --help' for more "
                         "information.\n",
-                        c->prog, c->prog);
+                        c->out.prog, c->out.prog);
                 return -1;
         }
         return optind;
 }
 
 int cli_main(const char *prog, int argc, char **argv) {
-        struct cli_ctx c = {.prog = prog};
+        struct cli_ctx c = {.out.prog = prog};
         int idx, r;
 
         pipeline_opts_init(&c.popts);
-        nctk_set_log_sink(cli_log_sink, &c);
+        nctk_set_log_sink(cmd_log_sink, &c.out);
         idx = parse_global(&c, argc, argv);
         if (idx <= 0)
                 r = idx == 0 ? 0 : 1;
@@ -205,7 +188,7 @@ int cli_main(const char *prog, int argc, char **argv) {
                 r = 1;
         }
         nctk_set_log_sink(NULL, NULL);
-        if (c.debug)
-                fclose(c.debug);
+        if (c.out.debug)
+                fclose(c.out.debug);
         return r;
 }

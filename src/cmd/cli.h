@@ -5,13 +5,13 @@
 #include <stdio.h>
 
 #include "2-select/request.h"
+#include "cmd/error.h"
 #include "nctk/nctk.h"
 #include "pipeline/pipeline.h"
 
 struct cli_ctx {
-        const char *prog; /* the name errors are printed under */
+        struct cmd_sink out; /* the name errors are printed under, the --debug FILE */
         struct pipeline_opts popts;
-        FILE *debug; /* --debug FILE */
 };
 
 int cli_main(const char *prog, int argc, char **argv);
@@ -33,11 +33,6 @@ struct configure_target {
  * -errno. */
 int configure_run(struct cli_ctx *c, const struct container_request *q,
                   const struct configure_target *t);
-
-/* The log sink of every front-end (USERDATA: its struct cli_ctx): warnings to stderr under
- * c->prog, everything with a timestamp to the --debug file. */
-void cli_log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
-                  void *userdata);
 
 /* Prints "PROG: STAGE error: MESSAGE" once, where the error stops. */
 void cli_error(const struct cli_ctx *c, const char *stage, const struct nctk_error *err);

@@ -79,19 +79,12 @@ static int parse_pid(const struct cli_ctx *c, struct configure_target *t, const 
 }
 
 static int add_requirement(const struct cli_ctx *c, struct container_request *q, const char *arg) {
-        char **v;
+        int r = container_request_add_requirement(q, arg);
 
-        if (q->n_requirements >= REQUEST_REQUIRE_MAX)
-                return cli_input_error(c, "too many --require expressions (at most 32)");
-        v = realloc(q->requirements, (q->n_requirements + 2) * sizeof(char *));
-        if (!v)
-                return -1;
-        q->requirements = v;
-        v[q->n_requirements] = strdup(arg);
-        if (!v[q->n_requirements])
-                return -1;
-        v[++q->n_requirements] = NULL;
-        return 0;
+        if (r == -E2BIG)
+                return cli_input_error(c, "too many --require expressions (at most %d)",
+                                       REQUEST_REQUIRE_MAX);
+        return r < 0 ? cli_input_error(c, "out of memory") : 0;
 }
 
 static int parse_one(struct cli_ctx *c, struct container_request *q, struct configure_target *t,
@@ -121,12 +114,12 @@ static int configure_parse(struct cli_ctx *c, int argc, char **argv, struct cont
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "p:d:r:l:cuvgDn?", configure_options, NULL)) != -1) {
                 if (opt == OPT_HELP || (opt == '?' && STREQ(argv[optind - 1], "-?"))) {
-                        configure_help(c->prog);
+                        configure_help(c->out.prog);
                         return 0;
                 }
                 if (opt == OPT_USAGE) {
                         printf("Usage: %s configure [-cuvgDn?] [-p PID] [-d ID] [-r EXPR] ROOTFS\n",
-                               c->prog);
+                               c->out.prog);
                         return 0;
                 }
                 if (parse_one(c, q, t, opt, argv) < 0)

@@ -162,15 +162,16 @@ static int ctx_setup(struct cli_ctx *c, const struct nctk_config *cfg, bool debu
                 return -1;
         }
         if (debug) {
-                c->debug = fdopen(dup(STDERR_FILENO), "a"); /* the reference: --debug=/dev/stderr */
+                c->out.debug =
+                        fdopen(dup(STDERR_FILENO), "a"); /* the reference: --debug=/dev/stderr */
         } else if (dbg && *dbg) {
-                c->debug = fopen(dbg, "ae");
-                if (!c->debug)
+                c->out.debug = fopen(dbg, "ae");
+                if (!c->out.debug)
                         return hook_fail("config error: cannot open the debug file '%s': %s", dbg,
                                          strerror(errno));
         }
-        if (c->debug)
-                setvbuf(c->debug, NULL, _IOLBF, 0);
+        if (c->out.debug)
+                setvbuf(c->out.debug, NULL, _IOLBF, 0);
         return 0;
 }
 
@@ -185,14 +186,14 @@ static int request_of(const json_t *spec, const struct nctk_config *cfg,
 
 static int configure_request(const struct hook_opts *o, const struct nctk_config *cfg,
                              const struct container_request *req, pid_t pid, const char *rootfs) {
-        struct cli_ctx c = {.prog = HOOK_PROG};
+        struct cli_ctx c = {.out.prog = HOOK_PROG};
         struct configure_target t = {
                 .pid = pid, .rootfs = rootfs, .no_cgroups = cfg->cli.no_cgroups};
         int r;
 
         r = ctx_setup(&c, cfg, o->debug);
         if (r >= 0) {
-                nctk_set_log_sink(cli_log_sink, &c);
+                nctk_set_log_sink(cmd_log_sink, &c.out);
                 log_debug("%s %s: devices '%s', caps 0x%x%s, %zu requirements%s, rootfs '%s'",
                           HOOK_PROG, nctk_version(), req->devices, req->caps,
                           req->compat32 ? " compat32" : "", req->n_requirements,
@@ -200,8 +201,8 @@ static int configure_request(const struct hook_opts *o, const struct nctk_config
                 r = configure_run(&c, req, &t);
                 nctk_set_log_sink(NULL, NULL);
         }
-        if (c.debug)
-                fclose(c.debug);
+        if (c.out.debug)
+                fclose(c.out.debug);
         return r;
 }
 

@@ -95,11 +95,13 @@ int info_main(struct cli_ctx *c, int argc, char **argv) {
                 switch (opt) {
                 case OPT_CSV: csv = true; break;
                 case OPT_JSON: json = true; break;
-                case OPT_HELP: info_help(c->prog); return 0;
-                case OPT_USAGE: printf("Usage: %s info [-?] [--csv] [--json]\n", c->prog); return 0;
+                case OPT_HELP: info_help(c->out.prog); return 0;
+                case OPT_USAGE:
+                        printf("Usage: %s info [-?] [--csv] [--json]\n", c->out.prog);
+                        return 0;
                 default:
                         if (STREQ(argv[optind - 1], "-?")) {
-                                info_help(c->prog);
+                                info_help(c->out.prog);
                                 return 0;
                         }
                         cli_input_error(c, "info: unknown option '%s'", argv[optind - 1]);

@@ -79,13 +79,13 @@ static int list_option(struct cli_ctx *c, struct container_request *q, struct li
         case 'i': a->ipcs = true; return 1;
         case 'f': a->firmware = true; return 1;
         case OPT_JSON: a->json = true; return 1;
-        case OPT_HELP: list_help(c->prog); return 0;
+        case OPT_HELP: list_help(c->out.prog); return 0;
         case OPT_USAGE:
-                printf("Usage: %s list [-blfi?] [-d ID] [--compat32] [--json] ...\n", c->prog);
+                printf("Usage: %s list [-blfi?] [-d ID] [--compat32] [--json] ...\n", c->out.prog);
                 return 0;
         default:
                 if (STREQ(argv[optind - 1], "-?")) {
-                        list_help(c->prog);
+                        list_help(c->out.prog);
                         return 0;
                 }
                 return cli_input_error(c, "list: unknown or incomplete option '%s'",
@@ -229,7 +229,7 @@ static int list_run(struct cli_ctx *c, const struct container_request *q,
         if (r < 0)
                 cli_error(c, pipeline_stage_name(p.stage), err);
         else if ((r = list_print(p.edits, a, q)) < 0)
-                fprintf(stderr, "%s: output error: %s\n", c->prog, strerror(-r));
+                fprintf(stderr, "%s: output error: %s\n", c->out.prog, strerror(-r));
         nctk_error_free(&err);
         pipeline_release(&p);
         return r;

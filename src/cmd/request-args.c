@@ -33,28 +33,13 @@ static unsigned cap_of(int opt) {
 }
 
 static int parse_imex(const struct cli_ctx *c, struct container_request *q, const char *arg) {
-        const char *p = arg;
+        struct nctk_error *err = NULL;
+        int r = container_request_add_imex(q, "--imex-channel", arg, &err);
 
-        while (*p) {
-                char *end;
-                unsigned long v;
-
-                if (*p == ',') {
-                        p++;
-                        continue;
-                }
-                errno = 0;
-                v = strtoul(p, &end, 10);
-                if (end == p || (*end && *end != ',') || errno || v >= REQUEST_IMEX_CHANNEL_MAX ||
-                    q->n_imex >= REQUEST_IMEX_MAX)
-                        return cli_input_error(c,
-                                               "invalid IMEX channel '%s' (want numbers below "
-                                               "1048576, at most 64)",
-                                               arg);
-                q->imex[q->n_imex++] = (unsigned) v;
-                p = end;
-        }
-        return 1;
+        if (r < 0)
+                cli_input_error(c, "%s", err ? err->msg : "out of memory");
+        nctk_error_free(&err);
+        return r < 0 ? -1 : 1;
 }
 
 static int parse_compat(const struct cli_ctx *c, struct container_request *q, const char *arg) {

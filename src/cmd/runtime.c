@@ -30,20 +30,10 @@ struct shim {
         const char *forced_mode;
         struct nctk_config *cfg;
         struct runtime_args ra;
-        FILE *debug;                   /* nvidia-container-runtime.debug, when set */
+        FILE *debug;         /* nvidia-container-runtime.debug, when set */
+        struct cmd_sink out; /* the log sink's: debug lines only, stderr is the engine's */
         struct container_request *req; /* what the container asks for (src/2-select/request.c) */
 };
-
-static void log_sink(enum nctk_log_level level, const char *file, int line, const char *msg,
-                     void *userdata) {
-        static const char lv[] = {'E', 'W', 'I', 'D'};
-        struct shim *s = userdata;
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        fprintf(s->debug, "%c%ld.%06ld %d %s:%d] %s\n", lv[level], (long) ts.tv_sec,
-                ts.tv_nsec / 1000, (int) getpid(), file, line, msg);
-}
 
 static int shim_error(const struct shim *s, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -184,7 +174,8 @@ static void shim_open_debug(struct shim *s) {
         if (!s->debug)
                 return; /* a log that cannot be written must not stop containers */
         setvbuf(s->debug, NULL, _IOLBF, 0);
-        nctk_set_log_sink(log_sink, s);
+        s->out = (struct cmd_sink){s->prog, s->debug, NULL, NULL, .quiet = true};
+        nctk_set_log_sink(cmd_log_sink, &s->out);
 }
 
 static int shim_run(struct shim *s, int argc, char **argv) {

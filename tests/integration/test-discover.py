@@ -268,7 +268,7 @@ def imex_channels_that_exist():
     eq(imex, [d + "/channel3"], "only the channel that exists with the right numbers")
     for ch in (4, 5):
         assert f"missing IMEX channel device '{d}/channel{ch}'" in p.stderr, p.stderr
-    one_line_error(cli(root, "list", "--imex-channel=x", check=False), "invalid IMEX channel 'x'")
+    one_line_error(cli(root, "list", "--imex-channel=x", check=False), "invalid --imex-channel 'x'")
 
 
 @test
