@@ -108,19 +108,28 @@ cases = [("plain runc", [runc], tp, None), ("runc + hook", [runc], th, None),
          ("shim legacy", [shim], tl, f"{work}/config.toml"), ("shim cdi", [shim], tc, f"{work}/config-cdi.toml"),
          ("shim, no GPU", [shim], tn, f"{work}/config.toml")]
 t = {c[0]: [] for c in cases}
+cs = {c[0]: [] for c in cases}  # create + start, as engines call a runtime
 for i in range(30):
     for name, cmd, b, cfg in cases:
         env = dict(os.environ)
         if cfg:
             env["NVIDIA_CTK_CONFIG_FILE_PATH"] = cfg
+        cid = f"t{i}{abs(hash(name)) % 1000}"
         t0 = time.perf_counter()
-        subprocess.run(cmd + ["run", "--bundle", b, f"t{i}{abs(hash(name)) % 1000}"], check=True,
-                       capture_output=True, env=env)
+        subprocess.run(cmd + ["run", "--bundle", b, cid], check=True, capture_output=True, env=env)
         t[name].append((time.perf_counter() - t0) * 1e3)
-base = statistics.median(t["plain runc"])
-for name, *_ in cases:
-    m = statistics.median(t[name])
-    print(f"{name:14s} median {m:6.1f} ms  +{m - base:5.1f} ms  ratio {m / base:.3f}  (30 runs)")
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ["create", "--bundle", b, cid + "c"], check=True, capture_output=True,
+                       env=env)
+        subprocess.run(cmd + ["start", cid + "c"], check=True, capture_output=True, env=env)
+        cs[name].append((time.perf_counter() - t0) * 1e3)
+        subprocess.run([runc, "delete", "-f", cid + "c"], capture_output=True)
+for title, d in (("run", t), ("create+start", cs)):
+    base = statistics.median(d["plain runc"])
+    print(f"# {title}")
+    for name, *_ in cases:
+        m = statistics.median(d[name])
+        print(f"{name:14s} median {m:6.1f} ms  +{m - base:5.1f} ms  ratio {m / base:.3f}  (30 runs)")
 PY
 echo "# $pass passed, $fail failed"
 rm -rf "$work"
