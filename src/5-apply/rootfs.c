@@ -140,6 +140,14 @@ static int target_check(int fd, bool is_dir) {
         return is_dir ? -ENOTDIR : -EEXIST;
 }
 
+/* Opens (creating as needed) the directory that will hold path's last component, and names it. */
+static int parent_mkdir_p(int rootfd, const char *path, uid_t uid, gid_t gid, struct journal *j,
+                          char **ret_parent, const char **ret_name) {
+        int r = split_path(path, ret_parent, ret_name);
+
+        return r < 0 ? r : rootfs_mkdir_p(rootfd, *ret_parent, uid, gid, j);
+}
+
 int rootfs_target(int rootfd, const char *path, bool is_dir, uid_t uid, gid_t gid,
                   struct journal *j) {
         _cleanup_free_ char *parent = NULL;
@@ -154,10 +162,7 @@ int rootfs_target(int rootfd, const char *path, bool is_dir, uid_t uid, gid_t gi
         }
         if (fd != -ENOENT)
                 return fd;
-        r = split_path(path, &parent, &name);
-        if (r < 0)
-                return r;
-        pfd = rootfs_mkdir_p(rootfd, parent, uid, gid, j);
+        pfd = parent_mkdir_p(rootfd, path, uid, gid, j, &parent, &name);
         if (pfd < 0)
                 return pfd;
         if (is_dir)
@@ -191,10 +196,7 @@ int rootfs_symlink(int rootfd, const char *path, const char *target, uid_t uid, 
         struct stat st;
         int r;
 
-        r = split_path(path, &parent, &name);
-        if (r < 0)
-                return r;
-        pfd = rootfs_mkdir_p(rootfd, parent, uid, gid, j);
+        pfd = parent_mkdir_p(rootfd, path, uid, gid, j, &parent, &name);
         if (pfd < 0)
                 return pfd;
         if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
