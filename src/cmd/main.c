@@ -6,6 +6,7 @@
 
 #include "5-apply/spec.h"
 #include "cmd/cli.h"
+#include "cmd/ctk.h"
 #include "cmd/runtime.h"
 #include "util/macros.h"
 
@@ -27,10 +28,12 @@ static void usage(FILE *f) {
                 "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
                 "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
                 "                                      (as nvidia-container-runtime-hook)\n"
+                "       nctk ctk COMMAND ...           (as nvidia-ctk)\n"
+                "       nctk nvidia-docker DOCKER-ARG...   (as nvidia-docker)\n"
                 "\n"
                 "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
                 "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other "
-                "name)\n");
+                "name),\nnvidia-ctk, nvidia-docker\n");
 }
 
 /* The runtime shim's mode forced by the name it was called by (the reference installs
@@ -55,6 +58,10 @@ int main(int argc, char **argv) {
                 return runtime_main("nvidia-container-runtime", argc, argv, mode);
         if (is_hook_name(name))
                 return hook_main(argc, argv);
+        if (STREQ(name, "nvidia-ctk"))
+                return ctk_main(name, argc, argv);
+        if (STREQ(name, "nvidia-docker"))
+                return nvidia_docker_main(argc, argv);
         if (argc < 2 || STREQ(argv[1], "--help") || STREQ(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 1 : 0;
@@ -70,6 +77,10 @@ int main(int argc, char **argv) {
         /* Hidden: the createContainer hook the runtime shim adds to config.json. */
         if (STREQ(argv[1], SPEC_HOOK_FINALIZE))
                 return hook_finalize_main(argc - 1, argv + 1);
+        if (STREQ(argv[1], "ctk") || STREQ(argv[1], "nvidia-ctk"))
+                return ctk_main("nvidia-ctk", argc - 1, argv + 1);
+        if (STREQ(argv[1], "nvidia-docker"))
+                return nvidia_docker_main(argc - 1, argv + 1);
         if (STREQ(argv[1], "hook") || is_hook_name(argv[1]))
                 return hook_main(argc - 1, argv + 1);
         /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come
