@@ -54,8 +54,8 @@ int containerd_unconfigure(const char *in, size_t len, const struct engine_runti
  * for a drop-in; removes it again. */
 int containerd_import_add(const char *in, size_t len, const char *glob, struct engine_text *out,
                           struct nctk_error **err);
-int containerd_import_remove(const char *in, size_t len, const char *glob,
-                             struct engine_text *out, struct nctk_error **err);
+int containerd_import_remove(const char *in, size_t len, const char *glob, struct engine_text *out,
+                             struct nctk_error **err);
 
 /* crio.c: the whole text of a CRI-O drop-in (/etc/crio/crio.conf.d/99-nvidia.toml). */
 int crio_dropin(const struct engine_runtime *rt, struct engine_text *out, struct nctk_error **err);
