@@ -50,8 +50,8 @@ int containerd_configure(const char *in, size_t len, const struct engine_runtime
                          int new_version, struct engine_text *out, struct nctk_error **err);
 int containerd_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                            struct engine_text *out, struct nctk_error **err);
-/* Adds GLOB (e.g. "/etc/containerd/conf.d/*.toml") to the top-level imports of a main config,
- * for a drop-in; removes it again. */
+/* Adds GLOB (e.g. "/etc/containerd/conf.d/ *.toml" without the space) to the top-level imports of a
+ * main config, for a drop-in; removes it again. */
 int containerd_import_add(const char *in, size_t len, const char *glob, struct engine_text *out,
                           struct nctk_error **err);
 int containerd_import_remove(const char *in, size_t len, const char *glob, struct engine_text *out,
