@@ -317,10 +317,14 @@ class Pod:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.client.StopPodSandbox({"pod_sandbox_id": self.id})
-        self.client.RemovePodSandbox({"pod_sandbox_id": self.id})
-        STATE["pods"].remove(self.id)
+    def __exit__(self, exc_type, *exc):
+        try:
+            self.client.StopPodSandbox({"pod_sandbox_id": self.id})
+            self.client.RemovePodSandbox({"pod_sandbox_id": self.id})
+            STATE["pods"].remove(self.id)
+        except Exception:
+            if exc_type is None:
+                raise  # else the body's failure is the one to report; stop_all retries
 
     def create(self, name, script, env=(), mounts=(), annotations=None):
         """CreateContainer of the probe image running SCRIPT, with the environment, volume
