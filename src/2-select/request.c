@@ -1,5 +1,6 @@
 /* The container's request, read from its OCI runtime spec with the reference toolkit's semantics
- * (NCT internal/config/image/, cmd/nvidia-container-runtime-hook/container_config.go).
+ * (NCT internal/config/image/, cmd/nvidia-container-runtime-hook/container_config.go,
+ * internal/runtime/runtime_factory.go for the CDI annotations).
  * process.env comes from the image: every value is bounded, checked and quoted when printed. */
 #include <ctype.h>
 #include <errno.h>
@@ -67,7 +68,9 @@ struct ctx {
         struct env_var *env;
         size_t n_env;
         struct list mount_devs, mount_imex;
-        char **owned; /* strings the mount items point into */
+        struct list annotation_devs; /* CDI annotations, in cdi mode only */
+        bool is_cdi_mode;
+        char **owned; /* strings the mount and annotation items point into */
         size_t n_owned;
         unsigned supported;
 };
@@ -385,6 +388,73 @@ static int mounts_collect(struct ctx *c) {
         return 0;
 }
 
+/* ---- CDI annotations ------------------------------------------------------------------------- */
+
+static bool has_any_prefix(const char *key, char *const *prefixes) {
+        for (size_t i = 0; prefixes && prefixes[i]; i++)
+                if (*prefixes[i] && startswith(key, prefixes[i]))
+                        return true;
+        return false;
+}
+
+static int key_cmp(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* One annotation: its names, each a fully-qualified CDI name ("void", "all" and indices are not:
+ * the device plugin writes names, and a bare index here would be a mistake to report). */
+static int annotation_add(struct ctx *c, const char *key, const json_t *value) {
+        const char *v = json_string_value(value);
+        struct list *l = &c->annotation_devs;
+        size_t first = l->n;
+        char *origin = NULL;
+        int r;
+
+        if (asprintf(&origin, "CDI annotation %s", quote(key).s) < 0)
+                origin = NULL;
+        if (own(c, origin) < 0)
+                return -ENOMEM;
+        if (!v)
+                return nctk_error_set(c->err, EINVAL, "invalid OCI spec: %s is not a string",
+                                      origin);
+        r = list_add_value(l, origin, v, c->err);
+        for (size_t i = first; r >= 0 && i < l->n; i++)
+                if (!cdi_name_is_valid(l->v[i].p, l->v[i].len))
+                        r = bad_value(c->err, origin, v,
+                                      "'%s' is not a fully-qualified CDI device name "
+                                      "(vendor/class=name, e.g. nvidia.com/gpu=0)",
+                                      quote_n(l->v[i].p, l->v[i].len).s);
+        return r;
+}
+
+/* The annotations whose keys start with one of runtime.modes.cdi.annotation-prefixes, by key. */
+static int annotations_collect(struct ctx *c) {
+        const json_t *annotations = json_object_get(c->spec, "annotations");
+        _cleanup_free_ const char **keys = NULL;
+        size_t n = 0;
+        const char *key;
+        json_t *value;
+        int r = 0;
+
+        if (!json_is_object(annotations))
+                return 0;
+        json_object_foreach((json_t *) annotations, key, value) {
+                const char **slot;
+
+                if (!has_any_prefix(key, c->cfg->runtime.cdi_annotation_prefixes))
+                        continue;
+                slot = ARRAY_PUSH(keys, n);
+                if (!slot)
+                        return oom(c->err);
+                *slot = key;
+        }
+        if (n > 1)
+                qsort(keys, n, sizeof(*keys), key_cmp);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = annotation_add(c, keys[i], json_object_get(annotations, keys[i]));
+        return r;
+}
+
 /* ---- devices --------------------------------------------------------------------------------- */
 
 /* The swarm-resource variables that are set (e.g. DOCKER_RESOURCE_GPU), all of them together;
@@ -422,8 +492,9 @@ static int devices_set(struct ctx *c, const struct list *l, enum list_kind kind)
         return c->r->devices ? 0 : oom(c->err);
 }
 
-/* Volume mounts (when accepted and present) over the environment; env requests of unprivileged
- * containers only when accept-nvidia-visible-devices-envvar-when-unprivileged. */
+/* CDI annotations (in cdi mode) over volume mounts (when accepted and present) over the
+ * environment; env requests of unprivileged containers only when
+ * accept-nvidia-visible-devices-envvar-when-unprivileged. */
 static int devices_compute(struct ctx *c) {
         struct container_request *r = c->r;
         _cleanup_free_ struct item *items = NULL;
@@ -431,6 +502,11 @@ static int devices_compute(struct ctx *c) {
         enum list_kind kind;
         int ret;
 
+        if (c->annotation_devs.n > 0) {
+                r->source = REQUEST_SOURCE_ANNOTATIONS;
+                r->is_gpu_container = true;
+                return devices_join(c, &c->annotation_devs);
+        }
         if (c->mount_devs.n > 0) {
                 kind = list_kind(&c->mount_devs, false);
                 r->source = REQUEST_SOURCE_MOUNTS;
@@ -793,6 +869,7 @@ static void ctx_release(struct ctx *c) {
         free(c->env);
         free(c->mount_devs.v);
         free(c->mount_imex.v);
+        free(c->annotation_devs.v);
         for (size_t i = 0; i < c->n_owned; i++)
                 free(c->owned[i]);
         free(c->owned);
@@ -808,6 +885,8 @@ static int request_compute(struct ctx *c) {
                 r = env_parse(c);
         if (r >= 0 && c->cfg->accept_volume_mounts)
                 r = mounts_collect(c);
+        if (r >= 0 && c->is_cdi_mode)
+                r = annotations_collect(c);
         if (r < 0)
                 return r;
         cuda = env_get(c, "CUDA_VERSION");
@@ -831,7 +910,13 @@ static int request_compute(struct ctx *c) {
 
 int container_request_from_spec(const json_t *spec, const struct nctk_config *cfg,
                                 struct container_request **ret, struct nctk_error **err) {
-        struct ctx c = {.spec = spec, .cfg = cfg, .err = err};
+        return container_request_from_spec_in_mode(spec, cfg, false, ret, err);
+}
+
+int container_request_from_spec_in_mode(const json_t *spec, const struct nctk_config *cfg,
+                                        bool is_cdi_mode, struct container_request **ret,
+                                        struct nctk_error **err) {
+        struct ctx c = {.spec = spec, .cfg = cfg, .err = err, .is_cdi_mode = is_cdi_mode};
         int r;
 
         if (!json_is_object(spec)) {

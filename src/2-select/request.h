@@ -1,6 +1,7 @@
 /* What a container asks for, read from its OCI runtime spec (config.json) the way the reference
- * toolkit's hook reads it: NVIDIA_* variables of process.env, device-list volume mounts,
- * CAP_SYS_ADMIN in the bounding set, under the policy of config.toml. */
+ * toolkit's hook and runtime read it: NVIDIA_* variables of process.env, device-list volume
+ * mounts, CDI annotations (the runtime in cdi mode), CAP_SYS_ADMIN in the bounding set, under the
+ * policy of config.toml. */
 #ifndef NCTK_OCI_REQUEST_H
 #define NCTK_OCI_REQUEST_H
 
@@ -25,10 +26,11 @@
 #define REQUEST_DEVICE_MOUNT_ROOT "/var/run/nvidia-container-devices"
 
 enum request_source {
-        REQUEST_SOURCE_NONE,   /* not a GPU container */
-        REQUEST_SOURCE_ENV,    /* NVIDIA_VISIBLE_DEVICES, or the swarm-resource variables */
-        REQUEST_SOURCE_LEGACY, /* a legacy CUDA image without NVIDIA_VISIBLE_DEVICES: all */
-        REQUEST_SOURCE_MOUNTS, /* volume mounts under REQUEST_DEVICE_MOUNT_ROOT */
+        REQUEST_SOURCE_NONE,        /* not a GPU container */
+        REQUEST_SOURCE_ENV,         /* NVIDIA_VISIBLE_DEVICES, or the swarm-resource variables */
+        REQUEST_SOURCE_LEGACY,      /* a legacy CUDA image without NVIDIA_VISIBLE_DEVICES: all */
+        REQUEST_SOURCE_MOUNTS,      /* volume mounts under REQUEST_DEVICE_MOUNT_ROOT */
+        REQUEST_SOURCE_ANNOTATIONS, /* CDI annotations (container_request_from_spec_in_mode) */
 };
 
 struct container_request {
@@ -102,6 +104,19 @@ enum compat_mode request_compat_mode(const struct nctk_config *cfg, bool cdi_mod
  * On success *RET is a new request (free with container_request_free). -ENOMEM. */
 int container_request_from_spec(const json_t *spec, const struct nctk_config *cfg,
                                 struct container_request **ret, struct nctk_error **err);
+
+/* container_request_from_spec for the runtime shim, which knows its mode. In cdi mode
+ * (IS_CDI_MODE; the reference honours them in no other mode, jit-cdi included) the annotations
+ * whose keys start with one of runtime.modes.cdi.annotation-prefixes come first, over volume
+ * mounts and the environment: each value a comma-separated list of fully-qualified CDI device
+ * names ("nvidia.com/gpu=0"), as the Kubernetes device plugin's cdi-annotations strategy and
+ * kubelet put them on a container. The engine sets them, never the image, so they are honoured
+ * for unprivileged containers too. Keys are read in byte order; blanks around names are trimmed
+ * and empty names skipped. A value that is not a string, or a name that is not a CDI name, is
+ * -EINVAL with ERR reading "invalid CDI annotation KEY 'VALUE': ...". */
+int container_request_from_spec_in_mode(const json_t *spec, const struct nctk_config *cfg,
+                                        bool is_cdi_mode, struct container_request **ret,
+                                        struct nctk_error **err);
 /* NULL-safe; returns NULL. */
 struct container_request *container_request_free(struct container_request *r);
 

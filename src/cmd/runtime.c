@@ -120,6 +120,13 @@ static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_e
         return r < 0 ? r : shim_cdi(s, b->spec, path, err);
 }
 
+/* Only cdi mode honours CDI annotations (a mode that does not resolve is shim_edit's to report). */
+static bool shim_reads_annotations(const struct shim *s) {
+        enum shim_mode mode;
+
+        return shim_mode_resolve(s->cfg, s->forced_mode, &mode) == 0 && mode == SHIM_CDI;
+}
+
 static int shim_modify(struct shim *s) {
         struct bundle b = {.dirfd = -EBADF};
         struct nctk_error *err = NULL;
@@ -131,7 +138,9 @@ static int shim_modify(struct shim *s) {
         if (r < 0 && b.raw && !memmem(b.raw, b.len, "NVIDIA_VISIBLE_DEVICES", 22)) {
                 log_debug("%s; not a GPU container, passed on", err->msg);
                 r = 0;
-        } else if (r >= 0 && (r = container_request_from_spec(b.spec, s->cfg, &s->req, &err)) < 0) {
+        } else if (r >= 0 &&
+                   (r = container_request_from_spec_in_mode(
+                            b.spec, s->cfg, shim_reads_annotations(s), &s->req, &err)) < 0) {
                 /* A malformed request: the hook would refuse it too, so say it now. */
         } else if (r >= 0 && !s->req->is_gpu_container) {
                 log_debug("no GPU requested: config.json untouched");

@@ -17,8 +17,10 @@ int shim_mode_resolve(const struct nctk_config *cfg, const char *forced, enum sh
 
         if (!m || STREQ(m, "auto") || STREQ(m, "legacy"))
                 *ret = SHIM_LEGACY; /* auto: the reference picks jit-cdi; we stay legacy for now */
-        else if (STREQ(m, "cdi") || STREQ(m, "jit-cdi"))
+        else if (STREQ(m, "cdi"))
                 *ret = SHIM_CDI;
+        else if (STREQ(m, "jit-cdi"))
+                *ret = SHIM_JIT_CDI;
         else
                 return -EINVAL;
         return 0;

@@ -36,12 +36,14 @@ int runtime_args_parse(int argc, char *const *argv, struct runtime_args *ret);
  * heap string. 0, -ENOENT, -ENOMEM. */
 int runtime_find(char *const *candidates, const char *path_env, char **ret);
 
-/* How a GPU container is edited. */
-enum shim_mode { SHIM_LEGACY, SHIM_CDI };
+/* How a GPU container is edited. SHIM_CDI and SHIM_JIT_CDI edit it alike (the edits are computed
+ * in-process and written into config.json); only cdi mode reads CDI annotations, as the
+ * reference does. */
+enum shim_mode { SHIM_LEGACY, SHIM_CDI, SHIM_JIT_CDI };
 
 /* The mode for FORCED (the argv[0] suffix .cdi/.legacy, or NULL) or the config's
- * nvidia-container-runtime.mode: auto (legacy, for now) | legacy | cdi | jit-cdi (both: the
- * edits are computed in-process and written into config.json). -EINVAL for the others. */
+ * nvidia-container-runtime.mode: auto (legacy, for now) | legacy | cdi | jit-cdi. -EINVAL for
+ * the others. */
 int shim_mode_resolve(const struct nctk_config *cfg, const char *forced, enum shim_mode *ret);
 
 /* The absolute path of the legacy prestart hook: the config's nvidia-container-runtime-hook.path

@@ -1,6 +1,7 @@
-/* Fuzzes the container request read from an OCI spec: the first byte picks the config switches,
- * the rest is config.json. Besides the sanitizers, checks the contract: a request within its
- * bounds, or one error line that names what was wrong. */
+/* Fuzzes the container request read from an OCI spec: the first byte picks the config switches
+ * (its top bit: the runtime's cdi mode, which reads CDI annotations), the rest is config.json.
+ * Besides the sanitizers, checks the contract: a request within its bounds, or one error line that
+ * names what was wrong. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +13,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void config_of(uint8_t sw, struct nctk_config *c) {
+        static char *prefixes[] = {"cdi.k8s.io/", "", "x/", NULL};
+
         memset(c, 0, sizeof(*c));
+        c->runtime.cdi_annotation_prefixes = prefixes;
         c->accept_envvar_when_unprivileged = !(sw & 1);
         c->accept_volume_mounts = sw & 2;
         c->disable_require = sw & 4;
@@ -66,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!spec)
                 return 0;
         config_of(data[0], &cfg);
-        r = container_request_from_spec(spec, &cfg, &req, &err);
+        r = container_request_from_spec_in_mode(spec, &cfg, data[0] & 128, &req, &err);
         if (r == 0 && (err || !req))
                 abort();
         if (r == 0)

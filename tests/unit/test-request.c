@@ -1,5 +1,6 @@
-/* The container request read from OCI specs: a table of spec snippets under config switches,
- * asserting the whole request or the exact error, plus the value parsers and the input bounds.
+/* The container request read from OCI specs: a table of spec snippets under config switches (and
+ * the runtime's cdi mode), asserting the whole request or the exact error, plus the value parsers
+ * and the input bounds.
  * Specs are written with ' for " to stay readable. */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,18 +16,22 @@
 
 #include "2-select/request.h"
 #include "2-select/values.h"
+#include "config/toml.h"
 #include "unit-tap.h"
 #include "util/macros.h"
 
 enum cfg_switch {
-        CFG_UNPRIV_DENY = 1u << 0, /* accept-...-envvar-when-unprivileged = false */
-        CFG_VOLUMES = 1u << 1,     /* accept-...-as-volume-mounts = true */
-        CFG_DISABLE_REQ = 1u << 2, /* disable-require = true */
-        CFG_IGNORE_IMEX = 1u << 3, /* features.ignore-imex-channel-requests */
-        CFG_SWARM = 1u << 4,       /* swarm-resource = "DOCKER_RESOURCE_GPU, OTHER_GPU" */
-        CFG_SUP_LIMITED = 1u << 5, /* supported-driver-capabilities = "utility,compute" */
-        CFG_SUP_BAD = 1u << 6,     /* supported-driver-capabilities = "compute,foo" */
-        CFG_SUP_ALL = 1u << 7,     /* supported-driver-capabilities = "all" */
+        CFG_UNPRIV_DENY = 1u << 0,  /* accept-...-envvar-when-unprivileged = false */
+        CFG_VOLUMES = 1u << 1,      /* accept-...-as-volume-mounts = true */
+        CFG_DISABLE_REQ = 1u << 2,  /* disable-require = true */
+        CFG_IGNORE_IMEX = 1u << 3,  /* features.ignore-imex-channel-requests */
+        CFG_SWARM = 1u << 4,        /* swarm-resource = "DOCKER_RESOURCE_GPU, OTHER_GPU" */
+        CFG_SUP_LIMITED = 1u << 5,  /* supported-driver-capabilities = "utility,compute" */
+        CFG_SUP_BAD = 1u << 6,      /* supported-driver-capabilities = "compute,foo" */
+        CFG_SUP_ALL = 1u << 7,      /* supported-driver-capabilities = "all" */
+        CFG_CDI_MODE = 1u << 8,     /* the runtime in cdi mode: CDI annotations are read */
+        CFG_PREFIXES = 1u << 9,     /* annotation-prefixes = ["x.io/", "", "cdi.k8s.io/gpu-"] */
+        CFG_NO_PREFIXES = 1u << 10, /* annotation-prefixes = [] */
 };
 
 #define U NCTK_CAP_UTILITY
@@ -56,6 +61,13 @@ enum cfg_switch {
                 __VA_ARGS__) "]}}"
 #define MOUNTS(m, ...) "{'mounts':[" m "],'process':{'env':[" JOIN(__VA_ARGS__) "]}}"
 #define NULLMNT(dst) "{'source':'/dev/null','destination':'" dst "'}"
+/* ANNOT("'k':'v'", env...): annotations and an unprivileged container's environment */
+#define ANNOT(a, ...)                                                                              \
+        "{'annotations':{" a                                                                       \
+        "},'process':{'capabilities':{'bounding':['CAP_CHOWN']},'env':[" JOIN(__VA_ARGS__) "]}}"
+#define CDI_MODE CFG_CDI_MODE
+#define NOT_CDI_NAME                                                                               \
+        "is not a fully-qualified CDI device name (vendor/class=name, e.g. nvidia.com/gpu=0)"
 
 struct req_case {
         const char *name;
@@ -66,11 +78,12 @@ struct req_case {
         const char *devices; /* NULL: not a GPU container */
         unsigned caps;
         bool compat32;
-        const char *require; /* joined with " | " */
-        const char *mig;     /* "config|monitor" */
-        const char *imex;    /* "0,3" */
-        int cdi;             /* 0 none, 1 some, 2 only CDI names */
-        bool ignored;        /* envvar_request_ignored */
+        const char *require;        /* joined with " | " */
+        const char *mig;            /* "config|monitor" */
+        const char *imex;           /* "0,3" */
+        int cdi;                    /* 0 none, 1 some, 2 only CDI names */
+        bool ignored;               /* envvar_request_ignored */
+        enum request_source source; /* checked when not REQUEST_SOURCE_NONE */
 };
 
 #define OK(n, s, cf, dev, cp, ...)                                                                 \
@@ -265,6 +278,63 @@ static const struct req_case cases[] = {
            "1", U | C),
         ERR("mount bad id", MOUNTS(NULLMNT(ROOT "/0,1"), "A=1"), CFG_VOLUMES, -EINVAL,
             "invalid device volume mount '" ROOT "/0,1': '0,1' " NOT_A_DEVICE),
+
+        /* CDI annotations (runtime.modes.cdi.annotation-prefixes), in cdi mode only */
+        OK("annotation", ANNOT("'cdi.k8s.io/nvidia-device-plugin_0':'nvidia.com/gpu=1'", "A=1"),
+           CDI_MODE, "nvidia.com/gpu=1", U | C, .cdi = 2, .source = REQUEST_SOURCE_ANNOTATIONS),
+        NOGPU("annotation ignored outside cdi mode",
+              ANNOT("'cdi.k8s.io/x':'nvidia.com/gpu=1'", "A=1"), 0),
+        OK("annotation outside cdi mode leaves env",
+           ANNOT("'cdi.k8s.io/x':'nvidia.com/gpu=1'", VD "2"), 0, "2", U | C,
+           .source = REQUEST_SOURCE_ENV),
+        OK("annotations over mounts and env",
+           "{'annotations':{'cdi.k8s.io/a':'nvidia.com/gpu=3'},'mounts':[" NULLMNT(
+                   ROOT "/1") "],'process':{'env':['NVIDIA_VISIBLE_DEVICES=all']}}",
+           CDI_MODE | CFG_VOLUMES, "nvidia.com/gpu=3", U | C, .cdi = 2,
+           .source = REQUEST_SOURCE_ANNOTATIONS),
+        OK("mounts when no annotation matches",
+           "{'annotations':{'other.io/a':'nvidia.com/gpu=3'},'mounts':[" NULLMNT(
+                   ROOT "/1") "],'process':{'env':['NVIDIA_VISIBLE_DEVICES=all']}}",
+           CDI_MODE | CFG_VOLUMES, "1", U | C, .source = REQUEST_SOURCE_MOUNTS),
+        OK("annotations of unprivileged containers kept",
+           ANNOT("'cdi.k8s.io/a':'nvidia.com/gpu=0'", VD "all"), CDI_MODE | CFG_UNPRIV_DENY,
+           "nvidia.com/gpu=0", U | C, .cdi = 2),
+        OK("annotation keys in byte order, lists trimmed",
+           ANNOT("'cdi.k8s.io/b':' nvidia.com/gpu=2 ,, nvidia.com/gpu=0','cdi.k8s.io/a':"
+                 "'nvidia.com/gpu=GPU-x'",
+                 DC "utility"),
+           CDI_MODE, "nvidia.com/gpu=GPU-x,nvidia.com/gpu=2,nvidia.com/gpu=0", U, .cdi = 2),
+        OK("annotation of another vendor", ANNOT("'cdi.k8s.io/a':'vendor.com/nic=eth0'", "A=1"),
+           CDI_MODE, "vendor.com/nic=eth0", U | C, .cdi = 2),
+        OK("empty annotation falls back to env", ANNOT("'cdi.k8s.io/a':' , '", VD "1"), CDI_MODE,
+           "1", U | C, .source = REQUEST_SOURCE_ENV),
+        OK("annotation prefixes from the config",
+           ANNOT("'cdi.k8s.io/a':'nvidia.com/gpu=9','x.io/b':'nvidia.com/gpu=1','cdi.k8s.io/"
+                 "gpu-c':'nvidia.com/gpu=2'",
+                 "A=1"),
+           CDI_MODE | CFG_PREFIXES, "nvidia.com/gpu=2,nvidia.com/gpu=1", U | C, .cdi = 2),
+        NOGPU("no annotation prefixes", ANNOT("'cdi.k8s.io/a':'nvidia.com/gpu=1'", "A=1"),
+              CDI_MODE | CFG_NO_PREFIXES),
+        ERR("annotation with an index", ANNOT("'cdi.k8s.io/a':'nvidia.com/gpu=0,1'", "A=1"),
+            CDI_MODE, -EINVAL,
+            "invalid CDI annotation cdi.k8s.io/a 'nvidia.com/gpu=0,1': '1' " NOT_CDI_NAME),
+        ERR("annotation all", ANNOT("'cdi.k8s.io/a':'all'", VD "void"), CDI_MODE, -EINVAL,
+            "invalid CDI annotation cdi.k8s.io/a 'all': 'all' " NOT_CDI_NAME),
+        ERR("annotation not a string", "{'annotations':{'cdi.k8s.io/a':['nvidia.com/gpu=0']}}",
+            CDI_MODE, -EINVAL, "invalid OCI spec: CDI annotation cdi.k8s.io/a is not a string"),
+        ERR("annotation key quoted", ANNOT("'cdi.k8s.io/\\u001b[2J':'x'", "A=1"), CDI_MODE, -EINVAL,
+            "invalid CDI annotation cdi.k8s.io/?[2J 'x': 'x' " NOT_CDI_NAME),
+        ERR("annotation item too long",
+            ANNOT("'cdi.k8s.io/a':'nvidia.com/gpu="
+                  "0123456789012345678901234567890123456789012345678901234567890123456789012345678"
+                  "901234567890123456789012345678901234567890123456789'",
+                  "A=1"),
+            CDI_MODE, -EINVAL,
+            "invalid CDI annotation cdi.k8s.io/a 'nvidia.com/gpu=0123456789012345678901234567890"
+            "123456789012345678...': 'nvidia.com/gpu=012345678901234567890123456789012345678901"
+            "2345678...' is longer than 127 bytes"),
+        NOGPU("annotations not an object", "{'annotations':['cdi.k8s.io/a=nvidia.com/gpu=0']}",
+              CDI_MODE),
 };
 
 static json_t *spec_parse(const char *s) {
@@ -303,6 +373,18 @@ static struct nctk_config *config_with(unsigned sw) {
                 set_str(&cfg->supported_driver_capabilities, "compute,foo");
         if (sw & CFG_SUP_ALL)
                 set_str(&cfg->supported_driver_capabilities, "all");
+        if (sw & (CFG_PREFIXES | CFG_NO_PREFIXES)) {
+                char **v = calloc(4, sizeof(char *));
+
+                assert_non_null(v);
+                if (sw & CFG_PREFIXES) {
+                        v[0] = strdup("x.io/");
+                        v[1] = strdup(""); /* an empty prefix would match every key: skipped */
+                        v[2] = strdup("cdi.k8s.io/gpu-");
+                }
+                toml_strv_free(cfg->runtime.cdi_annotation_prefixes);
+                cfg->runtime.cdi_annotation_prefixes = v;
+        }
         return cfg;
 }
 
@@ -339,6 +421,8 @@ static void check_request(const struct req_case *t, const struct container_reque
         assert_int_equal(r->has_cdi_devices, t->cdi >= 1);
         assert_int_equal(r->only_cdi_devices, t->cdi == 2);
         assert_int_equal(r->envvar_request_ignored, t->ignored);
+        if (t->source != REQUEST_SOURCE_NONE)
+                assert_int_equal(r->source, t->source);
 }
 
 static void test_case(void **state) {
@@ -349,7 +433,7 @@ static void test_case(void **state) {
         json_t *spec = spec_parse(t->spec);
         int ret;
 
-        ret = container_request_from_spec(spec, cfg, &r, &err);
+        ret = container_request_from_spec_in_mode(spec, cfg, t->cfg & CFG_CDI_MODE, &r, &err);
         if (ret != t->ret)
                 fail_msg("%s: got %d (%s), want %d", t->name, ret, err ? err->msg : "", t->ret);
         if (ret < 0) {

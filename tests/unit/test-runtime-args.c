@@ -186,8 +186,9 @@ static void modes(void **state) {
                 int r;
                 enum shim_mode m;
         } cases[] = {
-                {"legacy", 0, SHIM_LEGACY},    {"cdi", 0, SHIM_CDI},       {"jit-cdi", 0, SHIM_CDI},
-                {"csv", -EINVAL, SHIM_LEGACY}, {"", -EINVAL, SHIM_LEGACY},
+                {"legacy", 0, SHIM_LEGACY},   {"cdi", 0, SHIM_CDI},
+                {"jit-cdi", 0, SHIM_JIT_CDI}, {"csv", -EINVAL, SHIM_LEGACY},
+                {"", -EINVAL, SHIM_LEGACY},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 free(cfg->runtime.mode);
