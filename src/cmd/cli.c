@@ -48,6 +48,7 @@ static void cli_help(FILE *f, const char *prog) {
                 "  info                       Report information about the driver and devices\n"
                 "  configure                  Configure a container with GPU support\n"
                 "  list                       List driver components\n"
+                "  docker-args                Arguments of a plain docker run that gives GPUs\n"
                 "\n"
                 " Options:\n"
                 "  -?, --help                 Give this help list\n"
@@ -180,6 +181,8 @@ int cli_main(const char *prog, int argc, char **argv) {
                 r = list_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "configure"))
                 r = configure_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "docker-args"))
+                r = docker_args_main(&c, argc - idx, argv + idx);
         else {
                 fprintf(stderr,
                         "%s: input error: unknown command '%s'\nTry '%s --help' for more "

@@ -18,6 +18,8 @@ int cli_main(const char *prog, int argc, char **argv);
 int info_main(struct cli_ctx *c, int argc, char **argv);
 int list_main(struct cli_ctx *c, int argc, char **argv);
 int configure_main(struct cli_ctx *c, int argc, char **argv);
+/* docker-args (docker-args.c): docker run's --device/--volume/--env words for a request. */
+int docker_args_main(struct cli_ctx *c, int argc, char **argv);
 /* nvidia-container-runtime-hook [-debug] [-config FILE] [-version] prestart|poststart|poststop
  * (hook.c); returns the exit status. */
 int hook_main(int argc, char **argv);

@@ -24,7 +24,7 @@ static bool is_hook_name(const char *name) {
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: nctk COMMAND [ARG...]\n"
-                "       nctk info|list|configure ...   (as nvidia-container-cli)\n"
+                "       nctk info|list|configure|docker-args ...   (as nvidia-container-cli)\n"
                 "       nctk runtime [RUNC OPTION...] COMMAND ...   (as nvidia-container-runtime)\n"
                 "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
                 "                                      (as nvidia-container-runtime-hook)\n"
