@@ -3,11 +3,12 @@
  * that the file reads back as exactly the defaults. A key whose default is "unset" (no TOML
  * value can say that) is written as a commented example only. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/config-default.h"
 #include "config/toml-edit.h"
 #include "util/macros.h"
 
@@ -84,11 +85,14 @@ static const struct key_doc key_docs[] = {
          NULL},
         {FEAT "disable-cuda-compat-lib-hook", "Never add the enable-cuda-compat hook.", NULL},
         {FEAT "disable-imex-channel-creation", "Do not make IMEX channel device nodes.", NULL},
-        {FEAT "ignore-imex-channel-requests", "Ignore NVIDIA_IMEX_CHANNELS and IMEX mounts.",
-         NULL},
+        {FEAT "ignore-imex-channel-requests", "Ignore NVIDIA_IMEX_CHANNELS and IMEX mounts.", NULL},
         {FEAT "no-additional-gids-for-device-nodes",
          "Do not add the device nodes' groups to the container's process.", NULL},
 };
+
+static void config_freep(struct nctk_config **c) {
+        config_free(*c);
+}
 
 static const struct key_doc *doc_find(const char *path) {
         for (size_t i = 0; i < ELEMENTSOF(key_docs); i++)
@@ -105,7 +109,8 @@ int config_value_text(const struct nctk_config *c, const struct config_key *k, c
         FILE *out;
 
         switch (k->kind) {
-        case CONFIG_KEY_BOOL: return (*ret = strdup(*(const bool *) f ? "true" : "false")) ? 1 : -ENOMEM;
+        case CONFIG_KEY_BOOL:
+                return (*ret = strdup(*(const bool *) f ? "true" : "false")) ? 1 : -ENOMEM;
         case CONFIG_KEY_STRING:
                 if (!*(char *const *) f)
                         return 0;
@@ -144,7 +149,8 @@ static const char *key_name(const char *path, size_t *ret_table_len) {
         return dot ? dot + 1 : path;
 }
 
-static int write_key(FILE *out, const struct nctk_config *c, const struct config_key *k) {
+static int write_key(FILE *out, const struct nctk_config *c, const struct config_key *k,
+                     bool first) {
         const struct key_doc *d = doc_find(k->path);
         _cleanup_free_ char *value = NULL;
         size_t tlen;
@@ -154,7 +160,7 @@ static int write_key(FILE *out, const struct nctk_config *c, const struct config
         r = config_value_text(c, k, &value);
         if (r < 0)
                 return r;
-        fprintf(out, "\n# %s\n", d ? d->doc : "");
+        fprintf(out, "%s# %s\n", first ? "" : "\n", d ? d->doc : "");
         if (d && d->example)
                 fprintf(out, "#%s = %s\n", name, d->example);
         if (value)
@@ -185,14 +191,17 @@ int config_default_text(char **ret, size_t *ret_len, struct nctk_error **err) {
                 return nctk_error_set(err, ENOMEM, "out of memory");
         fputs(header, out);
         for (size_t i = 0; i < n && r >= 0; i++) {
+                bool first = false;
                 size_t l;
+
                 key_name(keys[i].path, &l);
                 if (l != tlen || strncmp(keys[i].path, table, l) != 0) {
                         table = keys[i].path;
                         tlen = l;
                         fprintf(out, "\n[%.*s]\n", (int) l, table);
+                        first = true;
                 }
-                r = write_key(out, c, &keys[i]);
+                r = write_key(out, c, &keys[i], first);
         }
         if (fclose(out) != 0 || r < 0) {
                 free(buf);

@@ -86,7 +86,8 @@ struct nctk_config *config_free(struct nctk_config *c);
 
 /* The defaults alone, as config_load gives them for a missing file. */
 int config_new_defaults(struct nctk_config **ret, struct nctk_error **err);
-/* The same as config_load for the TOML text DATA (LEN bytes); FILE names it in messages and in ->source. */
+/* The same as config_load for the TOML text DATA (LEN bytes); FILE names it in messages and in
+ * ->source. */
 int config_load_data(const char *file, const char *data, size_t len, struct nctk_config **ret,
                      struct nctk_error **err);
 
