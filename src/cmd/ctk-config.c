@@ -176,7 +176,7 @@ static int set_value_text(const struct ctk_ctx *c, const char *arg, const struct
         r = k->kind == CONFIG_KEY_STRING ? toml_quote_string(value, ret)
                                          : list_text(value, sep, ret);
         if (r == -EINVAL)
-                return cmd_error(&c->out, "--set '%s': the value is not UTF-8 text", arg);
+                return cmd_error(&c->out, "--set %s=...: the value is not UTF-8 text", k->path);
         return r < 0 ? cmd_error(&c->out, "out of memory") : 0;
 }
 
@@ -323,6 +323,9 @@ static int edit_main(struct ctk_ctx *c, int argc, char **argv) {
                         return -fail(c, &err);
                 return 0;
         }
+        /* The input's lock is not needed any more, and -o may name a file in its directory,
+         * which conf_file would lock again. */
+        conf_file_close(&f);
         if (a.output)
                 return -write_file(c, a.output, text, len);
         fwrite(text, 1, len, stdout);
