@@ -76,8 +76,8 @@ static void system_help(FILE *f, const char *prog) {
                 "  --create-device-nodes  make the control nodes first (with --create-all)\n"
                 "\n"
                 "Both:\n"
-                "  --driver-root PATH     the driver's root (default: /)\n"
-                "  --dev-root PATH        where DEV_ROOT/dev is (default: the driver root)\n"
+                "  --driver-root PATH     the driver's root (default: /), also DEV_ROOT's\n"
+                "  --dev-root PATH        DEV_ROOT, when the nodes are not under the driver root\n"
                 "  --proc-root PATH       the kernel's procfs (default: /proc)\n"
                 "  --load-kernel-modules  modprobe nvidia, nvidia-uvm, nvidia-modeset first\n"
                 "  --dry-run              print what would be done, change nothing\n",
