@@ -50,6 +50,10 @@ int containerd_configure(const char *in, size_t len, const struct engine_runtime
                          int new_version, struct engine_text *out, struct nctk_error **err);
 int containerd_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                            struct engine_text *out, struct nctk_error **err);
+/* The config version of IN: 1, 2 or 3 from the top-level `version` key (no key: 1); 0 for an
+ * input with no key and no table (empty, or only comments); -EINVAL when IN is not TOML or
+ * `version` is not an integer, -EOPNOTSUPP for another version number. */
+int containerd_config_version(const char *in, size_t len);
 /* Adds GLOB (e.g. "/etc/containerd/conf.d/ *.toml" without the space) to the top-level imports of a
  * main config, for a drop-in; removes it again. */
 int containerd_import_add(const char *in, size_t len, const char *glob, struct engine_text *out,
