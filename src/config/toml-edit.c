@@ -383,11 +383,31 @@ static int key_unit(const struct toml_edit *e, struct toml_buf *b) {
         return header_unit(e, b);
 }
 
-static int header_indent(const struct toml_edit *e, size_t depth, struct toml_buf *b) {
+/* The indent of a new header for PATH: that of the header of the same depth that shares the
+ * most of PATH (a sibling), else one unit per level. */
+static int header_indent(const struct toml_edit *e, const char *const *path, size_t n,
+                         struct toml_buf *b) {
         struct toml_buf unit = {0};
-        int r = header_unit(e, &unit);
+        size_t best = NO_HEADER, best_m = 0;
+        int r;
 
-        for (size_t i = 1; r >= 0 && i < depth; i++)
+        for (size_t i = 0; i < e->n_items; i++) {
+                const struct toml_item *it = &e->items[i];
+                size_t m = 0;
+
+                if (it->kind == ITEM_KEY || it->n != n)
+                        continue;
+                while (m < n && STREQ(it->path[m], path[m]))
+                        m++;
+                if (best == NO_HEADER || m > best_m) {
+                        best = i;
+                        best_m = m;
+                }
+        }
+        if (best != NO_HEADER)
+                return buf_add_span(b, e, e->items[best].start, e->items[best].key_start);
+        r = header_unit(e, &unit);
+        for (size_t i = 1; r >= 0 && i < n; i++)
                 r = toml_buf_add(b, unit.s, unit.len);
         toml_buf_release(&unit);
         return r ?: toml_buf_add(b, "", 0);
@@ -428,7 +448,7 @@ int toml_edit_add_table_with(struct toml_edit *e, const char *const *path, size_
                     item_starts(&e->items[i], path, n))
                         return 0;
         pos = header_position(e, path, n);
-        r = header_indent(e, n, &indent) ?: key_unit(e, &unit);
+        r = header_indent(e, path, n, &indent) ?: key_unit(e, &unit);
         if (r >= 0 && pos > bom_len(e))
                 r = toml_buf_adds(&b, nl);
         r = r ?: toml_buf_adds(&b, indent.s);
@@ -500,6 +520,27 @@ static int new_key_line(struct toml_edit *e, const char *const *path, size_t n, 
         return r ?: toml_buf_adds(line, value);
 }
 
+/* A header for PATH, then KEY under it; when the key cannot go there the header goes too. */
+static int set_in_new_table(struct toml_edit *e, const char *const *path, size_t n, const char *key,
+                            const char *value, struct nctk_error **err) {
+        _cleanup_free_ char *saved = strndup(e->text, e->len);
+        struct toml_buf line = {0};
+        size_t pos = 0, len = e->len;
+        int r;
+
+        if (!saved)
+                return -ENOMEM;
+        r = toml_edit_add_table(e, path, n, err);
+        if (r >= 0)
+                r = new_key_line(e, path, n, key, value, &line, &pos);
+        if (r >= 0)
+                r = insert_lines(e, pos, line.s, err);
+        toml_buf_release(&line);
+        if (r < 0 && toml_edit_splice(e, 0, e->len, saved, len, NULL) < 0)
+                return -ENOMEM; /* the old text scanned before: only memory can fail */
+        return r;
+}
+
 int toml_edit_set(struct toml_edit *e, const char *const *path, size_t n, const char *key,
                   const char *value, struct nctk_error **err) {
         struct toml_buf line = {0};
@@ -521,12 +562,10 @@ int toml_edit_set(struct toml_edit *e, const char *const *path, size_t n, const 
         r = new_key_line(e, path, n, key, value, &line, &pos);
         if (r == -ENOENT) {
                 toml_buf_release(&line);
-                r = toml_edit_add_table(e, path, n, err);
-                if (r >= 0)
-                        r = new_key_line(e, path, n, key, value, &line, &pos);
-        }
-        if (r >= 0)
+                r = set_in_new_table(e, path, n, key, value, err);
+        } else if (r >= 0) {
                 r = insert_lines(e, pos, line.s, err);
+        }
         toml_buf_release(&line);
         return r < 0 ? r : 1;
 }
