@@ -212,8 +212,13 @@ static int runtime_copy_fill(struct runtime_copy *c, const struct toml_edit *e,
         _cleanup_free_ struct toml_edit_key *keys = NULL;
         const char *text = toml_edit_text(e, NULL);
         size_t n = 0;
-        int r = toml_edit_keys_under(e, runc, P_RUNTIME, &keys, &n, err);
+        /* runc written as an inline table: nothing to copy from, the runtime starts afresh */
+        int r = toml_edit_keys_under(e, runc, P_RUNTIME, &keys, &n, NULL);
 
+        if (r == -ENOTDIR)
+                r = 0;
+        else if (r < 0)
+                return nctk_error_set(err, -r, "%s: %s", FILE_NAME, strerror(-r));
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = copy_key(c, text, &keys[i], keys[i].path + P_RUNTIME, keys[i].n - P_RUNTIME,
                              qpath);

@@ -188,6 +188,24 @@ static void test_existing_runtime(void **state) {
         engine_text_free(&out);
 }
 
+/* runc written as an inline table: nothing to copy from, the runtime gets the plain keys. */
+static void test_inline_runc(void **state) {
+        (void) state;
+        check_configure(
+                "version = 2\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes]\n"
+                "runc = { runtime_type = \"io.containerd.runc.v2\" }\n",
+                &plain, 2,
+                "version = 2\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes]\n"
+                "runc = { runtime_type = \"io.containerd.runc.v2\" }\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
+                "BinaryName = \"/usr/bin/nvidia-ctr\"\n",
+                true);
+}
+
 static void check_error(const char *in, const struct engine_runtime *rt, int want,
                         const char *msg) {
         struct engine_text out = {0};
@@ -262,6 +280,7 @@ int main(void) {
                 cmocka_unit_test(test_v1),
                 cmocka_unit_test(test_v3),
                 cmocka_unit_test(test_existing_runtime),
+                cmocka_unit_test(test_inline_runc),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_version),
                 cmocka_unit_test(test_imports),
