@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
                 return 2;
         if (STREQ(argv[1], "version")) {
                 printf("%d\n", containerd_config_version(in, len));
+                free(in);
                 return 0;
         }
         if (STREQ(argv[1], "bench") && argc > 3) {
@@ -115,12 +116,13 @@ int main(int argc, char **argv) {
                 engine_text_free(&out);
                 r = run(argc - 1, argv + 1, in, len, &out, &err);
         }
+        free(in);
         if (r < 0) {
                 fprintf(stderr, "%s\n", err ? err->msg : strerror(-r));
+                nctk_error_free(&err);
                 return 1;
         }
         fwrite(out.data, 1, out.len, stdout);
         engine_text_free(&out);
-        free(in);
         return 0;
 }
