@@ -2,6 +2,7 @@
  * starts and ends, look-ups over that record, and edits that splice new bytes into the text
  * and scan again. Scanning again after each splice keeps the code simple and each record
  * true; a 2,000-line file scans in well under a millisecond. */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@ struct toml_edit {
         size_t len;
         struct toml_item *items;
         size_t n_items;
+        char *saved; /* between toml_edit_begin and _commit: the text to go back to */
+        size_t saved_len;
 };
 
 /* ---- the document -------------------------------------------------------------------------- */
@@ -36,7 +39,7 @@ static int edit_rescan(struct toml_edit *e, const char *text, size_t len, struct
                 return nctk_error_set(err, EFBIG, "%s: larger than %u bytes", e->file,
                                       TOML_MAX_SIZE);
         r = toml_scan(e->file, text, len, &items, &n, err);
-        if (r >= 0)
+        if (r >= 0 && !e->saved)
                 r = toml_parse(e->file, text, len, &doc, err);
         toml_doc_free(doc);
         if (r < 0) {
@@ -78,6 +81,7 @@ struct toml_edit *toml_edit_free(struct toml_edit *e) {
         if (!e)
                 return NULL;
         toml_items_free(e->items, e->n_items);
+        free(e->saved);
         free(e->text);
         free(e->file);
         free(e);
@@ -107,6 +111,30 @@ bool toml_edit_is_blank(const struct toml_edit *e) {
 const char *toml_edit_newline(const struct toml_edit *e) {
         const char *nl = memchr(e->text, '\n', e->len);
         return nl && nl > e->text && nl[-1] == '\r' ? "\r\n" : "\n";
+}
+
+int toml_edit_begin(struct toml_edit *e) {
+        assert(!e->saved);
+        e->saved = malloc(e->len + 1);
+        if (!e->saved)
+                return -ENOMEM;
+        memcpy(e->saved, e->text, e->len + 1);
+        e->saved_len = e->len;
+        return 0;
+}
+
+int toml_edit_commit(struct toml_edit *e, struct nctk_error **err) {
+        _cleanup_free_ char *saved = TAKE_PTR(e->saved);
+        struct toml_doc *doc = NULL;
+        int r;
+
+        if (!saved)
+                return 0;
+        r = toml_parse(e->file, e->text, e->len, &doc, err);
+        toml_doc_free(doc);
+        if (r < 0 && toml_edit_splice(e, 0, e->len, saved, e->saved_len, NULL) < 0)
+                return -ENOMEM; /* the old text was TOML: only memory can fail */
+        return r;
 }
 
 int toml_edit_splice(struct toml_edit *e, size_t start, size_t end, const char *text, size_t len,
@@ -523,13 +551,14 @@ static int new_key_line(struct toml_edit *e, const char *const *path, size_t n, 
 /* A header for PATH, then KEY under it; when the key cannot go there the header goes too. */
 static int set_in_new_table(struct toml_edit *e, const char *const *path, size_t n, const char *key,
                             const char *value, struct nctk_error **err) {
-        _cleanup_free_ char *saved = strndup(e->text, e->len);
+        _cleanup_free_ char *saved = malloc(e->len + 1);
         struct toml_buf line = {0};
         size_t pos = 0, len = e->len;
         int r;
 
         if (!saved)
                 return -ENOMEM;
+        memcpy(saved, e->text, len);
         r = toml_edit_add_table(e, path, n, err);
         if (r >= 0)
                 r = new_key_line(e, path, n, key, value, &line, &pos);

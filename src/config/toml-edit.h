@@ -126,6 +126,14 @@ enum toml_edit_remove_flags {
 int toml_edit_remove_table(struct toml_edit *e, const char *const *path, size_t n, unsigned flags,
                            struct nctk_error **err);
 
+/* A run of edits checked once: between toml_edit_begin() and toml_edit_commit() each change
+ * is checked by the scanner only (the structure), and commit checks the whole text with
+ * toml_parse(); when that fails it puts back the text begin saw and returns -EINVAL with ERR.
+ * For several edits of a large file (each full check costs about a millisecond per 2,000
+ * lines). begin returns -ENOMEM or 0; runs do not nest. */
+int toml_edit_begin(struct toml_edit *e);
+int toml_edit_commit(struct toml_edit *e, struct nctk_error **err);
+
 /* Replaces bytes START..END of the text with TEXT (LEN bytes) and scans again; the low-level
  * edit the calls above are made of. -EINVAL (document unchanged) when the result does not
  * scan as TOML. */

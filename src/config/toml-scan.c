@@ -21,7 +21,8 @@ struct scan {
         struct nctk_error **err;
         struct toml_item *items;
         size_t n_items;
-        size_t header; /* the current header item, or NO_HEADER */
+        size_t header;   /* the current header item, or NO_HEADER */
+        bool has_arrays; /* an array of tables seen: headers must be checked against it */
 };
 
 int toml_buf_add(struct toml_buf *b, const char *s, size_t n) {
@@ -428,7 +429,7 @@ bool toml_path_starts(const char *const *full, size_t nfull, const char *const *
 
 /* Whether a header at PATH lies inside an element of an array of tables seen so far. */
 static bool under_array(const struct scan *sc, char *const *path, size_t n) {
-        for (size_t i = 0; i < sc->n_items; i++) {
+        for (size_t i = 0; sc->has_arrays && i < sc->n_items; i++) {
                 const struct toml_item *it = &sc->items[i];
                 if (it->kind == ITEM_ARRAY_TABLE &&
                     toml_path_starts((const char *const *) path, n, (const char *const *) it->path,
@@ -454,6 +455,7 @@ static int scan_header(struct scan *sc, struct toml_item *it) {
         sc->p += array ? 2 : 1;
         it->key_end = sc->p;
         it->kind = array ? ITEM_ARRAY_TABLE : ITEM_TABLE;
+        sc->has_arrays |= array;
         it->in_array = under_array(sc, it->path, it->n);
         it->header = NO_HEADER;
         sc->header = sc->n_items - 1;

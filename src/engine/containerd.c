@@ -297,12 +297,15 @@ int containerd_configure(const char *in, size_t len, const struct engine_runtime
         path_init(path, version, rt->name);
         if (toml_quote_string(rt->name, &qname) < 0 || toml_quote_string(rt->path, &qpath) < 0)
                 return nctk_error_set(err, EINVAL, "runtime path '%s' is not UTF-8", rt->path);
-        if (rt->cdi_enabled)
+        r = toml_edit_begin(e);
+        if (r >= 0 && rt->cdi_enabled)
                 r = set_remembering(e, path, P_CRI, "enable_cdi", "true", err);
         if (r >= 0 && rt->set_as_default)
                 r = set_remembering(e, path, P_CONTAINERD, "default_runtime_name", qname, err);
         if (r >= 0)
                 r = add_runtime(e, path, qpath, err);
+        if (r >= 0)
+                r = toml_edit_commit(e, err);
         return r < 0 ? r : edit_close(e, out);
 }
 
@@ -321,7 +324,9 @@ int containerd_unconfigure(const char *in, size_t len, const struct engine_runti
         path_init(path, version, rt->name);
         if (toml_quote_string(rt->name, &qname) < 0)
                 return -ENOMEM;
-        r = toml_edit_remove_table(e, path, P_RUNTIME, TOML_EDIT_RECURSIVE, err);
+        r = toml_edit_begin(e);
+        if (r >= 0)
+                r = toml_edit_remove_table(e, path, P_RUNTIME, TOML_EDIT_RECURSIVE, err);
         /* the default is ours to take back whatever the flags: it names what is now gone */
         if (r >= 0)
                 r = unset_remembered(e, path, P_CONTAINERD, "default_runtime_name", qname, true,
@@ -333,6 +338,8 @@ int containerd_unconfigure(const char *in, size_t len, const struct engine_runti
                 r = toml_edit_remove_table(e, path, P_CONTAINERD, TOML_EDIT_IF_EMPTY, err);
         if (r >= 0)
                 r = toml_edit_remove_table(e, path, P_CRI, TOML_EDIT_IF_EMPTY, err);
+        if (r >= 0)
+                r = toml_edit_commit(e, err);
         return r < 0 ? r : edit_close(e, out);
 }
 
