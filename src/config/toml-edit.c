@@ -354,17 +354,15 @@ static int remove_lines(struct toml_edit *e, size_t start, size_t end, struct nc
 }
 
 /* The start of the line before POS when it is blank or a comment (as BLANK asks) and lies
- * after BOUND; else POS. */
+ * at or after BOUND, itself a line start (after an item, or the text's start); else POS. */
 static size_t line_before(const struct toml_edit *e, size_t pos, size_t bound, bool blank) {
         size_t ls, i;
 
-        if (pos <= bound || pos == 0)
+        if (pos <= bound)
                 return pos;
         ls = pos - 1;
         while (ls > bound && e->text[ls - 1] != '\n')
                 ls--;
-        if (ls < bound || (ls > 0 && e->text[ls - 1] != '\n'))
-                return pos;
         for (i = ls; i < pos && strchr(" \t", e->text[i]); i++)
                 ;
         if (blank ? strchr("\r\n", e->text[i]) != NULL : e->text[i] == '#')

@@ -54,8 +54,16 @@ void toml_buf_release(struct toml_buf *b) {
 }
 
 void toml_items_free(struct toml_item *items, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                toml_strv_free(items[i].path);
+        for (size_t i = 0; i < n; i++) {
+                struct toml_item *it = &items[i];
+
+                if (!it->path)
+                        continue;
+                /* a key's first NHEAD parts are its header's strings */
+                for (size_t j = it->kind == ITEM_KEY ? it->nhead : 0; j < it->n; j++)
+                        free(it->path[j]);
+                free(it->path);
+        }
         free(items);
 }
 
@@ -267,7 +275,7 @@ static int scan_array(struct scan *sc, unsigned depth) {
         return 0;
 }
 
-static int scan_key(struct scan *sc, char ***ret, size_t *ret_n);
+static int scan_key(struct scan *sc, size_t skip, char ***ret, size_t *ret_n);
 
 static int scan_inline_table(struct scan *sc, unsigned depth) {
         size_t open = sc->p;
@@ -283,7 +291,7 @@ static int scan_inline_table(struct scan *sc, unsigned depth) {
                 if (first && peek(sc) == '}')
                         break;
                 first = false;
-                r = scan_key(sc, &key, &n);
+                r = scan_key(sc, 0, &key, &n);
                 toml_strv_free(key);
                 if (r < 0)
                         return r;
@@ -350,8 +358,8 @@ static int scan_simple_key(struct scan *sc, char **ret) {
                         sc->p++;
                 if (sc->p == start)
                         r = scan_fail(sc, start, "expected a key");
-                else
-                        r = toml_buf_add(&b, sc->t + start, sc->p - start);
+                else if (!(b.s = strndup(sc->t + start, sc->p - start)))
+                        r = -ENOMEM;
         }
         if (r < 0) {
                 toml_buf_release(&b);
@@ -361,20 +369,28 @@ static int scan_simple_key(struct scan *sc, char **ret) {
         return 0;
 }
 
-/* A dotted key; *RET is a NULL-terminated vector of its decoded parts. */
-static int scan_key(struct scan *sc, char ***ret, size_t *ret_n) {
-        _cleanup_(toml_strv_freep) char **parts = calloc(TOML_MAX_DEPTH + 1, sizeof(char *));
+static void parts_free(char **parts, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(parts[i]);
+}
+
+/* A dotted key: a NULL-terminated vector in *RET of SKIP empty slots (for the caller to fill)
+ * and then the key's decoded parts, *RET_N of them. */
+static int scan_key(struct scan *sc, size_t skip, char ***ret, size_t *ret_n) {
+        char *parts[TOML_MAX_DEPTH], **v;
         size_t n = 0;
         int r;
 
-        if (!parts)
-                return -ENOMEM;
         for (;;) {
-                if (n >= TOML_MAX_DEPTH)
+                if (n >= TOML_MAX_DEPTH) {
+                        parts_free(parts, n);
                         return scan_fail(sc, sc->p, "key has more than %d parts", TOML_MAX_DEPTH);
+                }
                 r = scan_simple_key(sc, &parts[n]);
-                if (r < 0)
+                if (r < 0) {
+                        parts_free(parts, n);
                         return r;
+                }
                 n++;
                 skip_ws(sc);
                 if (peek(sc) != '.')
@@ -382,7 +398,13 @@ static int scan_key(struct scan *sc, char ***ret, size_t *ret_n) {
                 sc->p++;
                 skip_ws(sc);
         }
-        *ret = TAKE_PTR(parts);
+        v = calloc(skip + n + 1, sizeof(*v));
+        if (!v) {
+                parts_free(parts, n);
+                return -ENOMEM;
+        }
+        memcpy(v + skip, parts, n * sizeof(*v));
+        *ret = v;
         *ret_n = n;
         return 0;
 }
@@ -403,19 +425,6 @@ static int scan_line_end(struct scan *sc) {
                 return scan_fail(sc, sc->p, "expected the end of the line");
         sc->p += peek(sc) == '\r' ? 2 : 1;
         return 0;
-}
-
-static char **strv_concat(char *const *a, size_t na, char *const *b, size_t nb) {
-        char **v = calloc(na + nb + 1, sizeof(*v));
-
-        if (!v)
-                return NULL;
-        for (size_t i = 0; i < na + nb; i++) {
-                v[i] = strdup(i < na ? a[i] : b[i - na]);
-                if (!v[i])
-                        return toml_strv_free(v);
-        }
-        return v;
 }
 
 bool toml_path_starts(const char *const *full, size_t nfull, const char *const *pre, size_t npre) {
@@ -446,7 +455,7 @@ static int scan_header(struct scan *sc, struct toml_item *it) {
         it->key_start = sc->p;
         sc->p += array ? 2 : 1;
         skip_ws(sc);
-        r = scan_key(sc, &it->path, &it->n);
+        r = scan_key(sc, 0, &it->path, &it->n);
         if (r < 0)
                 return r;
         if (!at(sc, array ? "]]" : "]"))
@@ -464,24 +473,22 @@ static int scan_header(struct scan *sc, struct toml_item *it) {
 
 static int scan_keyval(struct scan *sc, struct toml_item *it) {
         const struct toml_item *h = sc->header == NO_HEADER ? NULL : &sc->items[sc->header];
-        char **key = NULL;
-        size_t n;
+        size_t nhead = h ? h->n : 0, n;
         int r;
 
         it->kind = ITEM_KEY;
         it->key_start = sc->p;
-        r = scan_key(sc, &key, &n);
+        r = scan_key(sc, nhead, &it->path, &n);
         if (r < 0)
                 return r;
+        /* the header's strings, borrowed: the items are freed together */
+        if (nhead > 0)
+                memcpy(it->path, h->path, nhead * sizeof(*it->path));
+        it->nhead = nhead;
+        it->n = nhead + n;
         it->key_end = sc->p;
         while (it->key_end > it->key_start && strchr(" \t", sc->t[it->key_end - 1]))
                 it->key_end--;
-        it->path = h ? strv_concat(h->path, h->n, key, n) : strv_concat(NULL, 0, key, n);
-        toml_strv_free(key);
-        if (!it->path)
-                return -ENOMEM;
-        it->nhead = h ? h->n : 0;
-        it->n = it->nhead + n;
         it->header = sc->header;
         it->in_array = h && (h->in_array || h->kind == ITEM_ARRAY_TABLE);
         if (peek(sc) != '=')
@@ -653,7 +660,7 @@ int toml_path_parse(const char *dotted, char ***ret, size_t *ret_n, struct nctk_
         int r;
 
         skip_ws(&sc);
-        r = scan_key(&sc, &parts, &n);
+        r = scan_key(&sc, 0, &parts, &n);
         if (r < 0)
                 return r;
         skip_ws(&sc);

@@ -28,7 +28,7 @@ struct toml_item {
         size_t key_end;
         size_t value_start, value_end; /* keys only */
         size_t next;                   /* first byte after its last line */
-        char **path;                   /* full path, NULL-terminated */
+        char **path; /* full path, NULL-terminated; a key's first NHEAD are its header's */
         size_t n;
         size_t nhead;  /* keys: how many parts of PATH its header gave */
         size_t header; /* keys: index of its header item, or NO_HEADER (root) */

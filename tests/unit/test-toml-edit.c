@@ -101,6 +101,8 @@ static void test_crlf_bom(void **state) {
         check_op("[a]\r\nx = 1\r\ny = 2", "remove", "a", "y", NULL, 1, "[a]\r\nx = 1");
         check_op("\xef\xbb\xbfx = 1\n", "set", "", "y", "2", 1, "\xef\xbb\xbfx = 1\ny = 2\n");
         check_op("\xef\xbb\xbf[a]\n", "set", "", "v", "1", 1, "\xef\xbb\xbfv = 1\n[a]\n");
+        check_op("\xef\xbb\xbf# about a\n[a]\n", "set", "", "v", "1", 1,
+                 "\xef\xbb\xbfv = 1\n# about a\n[a]\n");
         check_op("\xef\xbb\xbf", "set", "a", "v", "1", 1, "\xef\xbb\xbf[a]\nv = 1\n");
 }
 
