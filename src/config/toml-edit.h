@@ -45,6 +45,8 @@ static inline void toml_edit_freep(struct toml_edit **e) {
 const char *toml_edit_text(const struct toml_edit *e, size_t *ret_len);
 /* Hands the text (malloc'd, NUL-terminated) to the caller and leaves E empty. */
 char *toml_edit_steal(struct toml_edit *e, size_t *ret_len);
+/* Whether the text holds no header and no key: nothing but blank lines and comments. */
+bool toml_edit_is_blank(const struct toml_edit *e);
 /* "\r\n" when the file's first line ends so, else "\n": what inserted lines end with. */
 const char *toml_edit_newline(const struct toml_edit *e);
 
@@ -58,6 +60,8 @@ int toml_path_parse(const char *dotted, char ***ret, size_t *ret_n, struct nctk_
  * control characters. Both return a malloc'd string in *RET, or -ENOMEM; -EINVAL for a string
  * holding bytes that are not UTF-8. */
 int toml_quote_key(const char *key, char **ret);
+/* PATH (N keys) as one dotted key, each part quoted as toml_quote_key() does. */
+int toml_path_format(const char *const *path, size_t n, char **ret);
 int toml_quote_string(const char *s, char **ret);
 
 /* Table paths: PATH is N unquoted keys (N = 0: the root table). Tables inside arrays of
@@ -93,20 +97,42 @@ int toml_edit_set(struct toml_edit *e, const char *const *path, size_t n, const 
  * 1 when created, 0 when it was there. */
 int toml_edit_add_table(struct toml_edit *e, const char *const *path, size_t n,
                         struct nctk_error **err);
+/* One key/value for toml_edit_add_table_with(): both TOML text as it is to appear (KEY may be
+ * dotted, `a."b.c"`; VALUE may span lines and is written as it is). */
+struct toml_edit_entry {
+        const char *key;
+        const char *value;
+};
+/* Creates table PATH with ENTRIES under its header in one edit (no key of them may repeat),
+ * each on a line of its own indented like the file's keys. 1 when created; 0, doing nothing,
+ * when PATH has a header or is made by dotted keys. */
+int toml_edit_add_table_with(struct toml_edit *e, const char *const *path, size_t n,
+                             const struct toml_edit_entry *entries, size_t n_entries,
+                             struct nctk_error **err);
 /* Removes KEY of table PATH: all the lines of its key/value. 1 when removed, 0 when absent. */
 int toml_edit_remove(struct toml_edit *e, const char *const *path, size_t n, const char *key,
                      struct nctk_error **err);
 
 enum toml_edit_remove_flags {
-        TOML_EDIT_IF_EMPTY = 1u << 0,  /* only when no key and no sub-table is left in it */
-        TOML_EDIT_RECURSIVE = 1u << 1, /* with every sub-table's header and keys */
+        /* only a header with no key under it; sub-tables may stay, they define it anyway */
+        TOML_EDIT_IF_EMPTY = 1u << 0,
+        /* everything under PATH: sub-tables' headers and keys, dotted keys from above */
+        TOML_EDIT_RECURSIVE = 1u << 1,
 };
-/* Removes the header of table PATH with its keys (and one blank line right above it, the one
- * toml_edit_set put there); comments after its last key stay, for they introduce what follows.
- * 1 when removed, 0 when PATH has no header of its own (or, with TOML_EDIT_IF_EMPTY, is not
- * empty). */
+/* Removes the header of table PATH with its keys (and one blank line right above each header
+ * removed, the one toml_edit_add_table put there); comments after the last key stay, for they
+ * introduce what follows. 1 when something was removed, 0 when there was nothing to remove
+ * (or, with TOML_EDIT_IF_EMPTY, the table has keys or no header). -EINVAL for the root. */
 int toml_edit_remove_table(struct toml_edit *e, const char *const *path, size_t n, unsigned flags,
                            struct nctk_error **err);
+
+/* A run of edits checked once: between toml_edit_begin() and toml_edit_commit() each change
+ * is checked by the scanner only (the structure), and commit checks the whole text with
+ * toml_parse(); when that fails it puts back the text begin saw and returns -EINVAL with ERR.
+ * For several edits of a large file (each full check costs about a millisecond per 2,000
+ * lines). begin returns -ENOMEM or 0; runs do not nest. */
+int toml_edit_begin(struct toml_edit *e);
+int toml_edit_commit(struct toml_edit *e, struct nctk_error **err);
 
 /* Replaces bytes START..END of the text with TEXT (LEN bytes) and scans again; the low-level
  * edit the calls above are made of. -EINVAL (document unchanged) when the result does not
