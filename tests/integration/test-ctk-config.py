@@ -7,6 +7,7 @@ keeps mode and owner.
 usage: test-ctk-config.py NCTK_BINARY"""
 import atexit
 import os
+import subprocess
 import shutil
 import stat
 import sys
@@ -287,6 +288,56 @@ def output_writes_a_file():
     eq(p.stdout, "", "stdout with -o")
     eq(parse(read(o))["disable-require"], True, "output")
     eq(read(f), COMMENTED, "input untouched")
+
+
+@test
+def set_keeps_crlf_and_bom():
+    d = workdir()
+    text = b"\xef\xbb\xbf# BOM and CRLF\r\n[nvidia-container-cli]\r\nroot = \"\"\r\n"
+    f = write(os.path.join(d, "config.toml"), text)
+    ctk("config", "-c", f, "-i", "--set", "nvidia-container-cli.root=/drv",
+        "--set", "nvidia-container-cli.no-cgroups")
+    eq(read(f), b"\xef\xbb\xbf# BOM and CRLF\r\n[nvidia-container-cli]\r\nroot = \"/drv\"\r\n"
+       b"no-cgroups = true\r\n", "BOM and CRLF kept, new line in CRLF")
+
+
+@test
+def concurrent_in_place_runs_lose_no_change():
+    """Each run reads, edits and writes under the directory's lock: 24 runs at once, each
+    setting its own key, leave all 24 changes in a file that parses."""
+    d = workdir()
+    f = os.path.join(d, "config.toml")
+    ctk("config", "default", "-o", f)
+    strings = ["swarm-resource", "nvidia-container-cli.root", "nvidia-container-cli.path",
+               "nvidia-container-cli.debug", "nvidia-container-cli.ldcache",
+               "nvidia-container-cli.proc-root", "nvidia-container-cli.user",
+               "nvidia-container-runtime.debug", "nvidia-container-runtime.log-level",
+               "nvidia-container-runtime.mode", "nvidia-container-runtime.modes.cdi.default-kind",
+               "nvidia-container-runtime.modes.csv.mount-spec-path",
+               "nvidia-container-runtime.modes.csv.compat-container-root",
+               "nvidia-container-runtime.modes.legacy.cuda-compat-mode",
+               "nvidia-container-runtime-hook.path", "nvidia-ctk.path",
+               "supported-driver-capabilities"]
+    bools = ["disable-require", "accept-nvidia-visible-devices-as-volume-mounts",
+             "nvidia-container-cli.no-pivot", "nvidia-container-cli.no-cgroups",
+             "features.allow-unknown-oci-spec-fields", "features.disable-cuda-compat-lib-hook",
+             "features.ignore-imex-channel-requests"]
+    sets = [f"{k}=/v{i}" for i, k in enumerate(strings)] + bools
+    procs = [subprocess.Popen([NCTK, "ctk", "config", "-c", f, "-i", "--set", s],
+                              stderr=subprocess.PIPE) for s in sets]
+    for p, s in zip(procs, sets):
+        _, err = p.communicate()
+        eq((p.returncode, err), (0, b""), s)
+    doc = parse(read(f))
+    for i, k in enumerate(strings):
+        *tables, key = k.split(".")
+        t = doc
+        for part in tables:
+            t = t[part]
+        eq(t[key], f"/v{i}", k)
+    for k in bools:
+        *tables, key = k.split(".")
+        eq((doc[tables[0]] if tables else doc)[key], True, k)
 
 
 run_all()
