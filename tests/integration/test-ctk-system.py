@@ -356,4 +356,22 @@ def links_flags_need_create_all():
     assert not os.path.exists(os.path.join(root, "dev/char")), "made a directory for nothing"
 
 
+@test
+def nodes_from_the_h200_procfs():
+    """/proc/devices as the H200 machine's 580 driver writes it (nvidiactl has a line of its
+    own; nvswitch, nvlink and IMEX majors beside), with its params."""
+    need_root()
+    root, proc = setup(gpus=(0,), params={"ModifyDeviceFiles": 1, "DeviceFileUID": 0,
+                                          "DeviceFileGID": 0, "DeviceFileMode": 438})
+    with open(os.path.join(proc, "devices"), "w") as f:
+        f.write("Character devices:\n  1 mem\n  4 /dev/vc/0\n  5 /dev/tty\n"
+                "195 nvidia\n195 nvidiactl\n238 nvidia-uvm\n239 nvidia-nvswitch\n"
+                "240 nvidia-nvlink\n241 nvidia-caps\n242 nvidia-caps-imex-channels\n\n"
+                "Block devices:\n  7 loop\n259 blkext\n")
+    nodes(root, proc, "--control-devices", "--gpu-devices")
+    for n, a, b in [("nvidiactl", 195, 255), ("nvidia-modeset", 195, 254),
+                    ("nvidia-uvm", 238, 0), ("nvidia-uvm-tools", 238, 1), ("nvidia0", 195, 0)]:
+        assert_node(os.path.join(root, "dev", n), a, b)
+
+
 run_all()
