@@ -32,6 +32,11 @@ int procfs_cap_minor(int procfd, const char *path);
 int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err);
 bool node_exists(int devfd, const char *path, unsigned major, unsigned minor);
 
+/* kmods.c: whether MODULE has a directory under SYSFD's module/ (-1: never), and the host's
+ * modprobe run on it with an empty environment (its exit status, or -errno). */
+bool kmod_is_loaded(int sysfd, const char *module);
+int kmod_modprobe(const char *module);
+
 /* libraries.c */
 int libraries_discover(struct discover_ctx *ctx, struct nctk_error **err);
 int libraries_find_nvml(struct discover_ctx *ctx, struct nctk_error **err);

@@ -25,7 +25,7 @@ static const char *const modprobe_paths[] = {"/sbin/modprobe", "/usr/sbin/modpro
 /* A loaded module has a directory in sysfs, named with '_' where modprobe also accepts '-'.
  * Checking it first spares the container start one modprobe process per module (modprobe would
  * find the module loaded and do nothing). */
-static bool module_is_loaded(int sysfd, const char *module) {
+bool kmod_is_loaded(int sysfd, const char *module) {
         char path[64];
         struct stat st;
 
@@ -38,8 +38,7 @@ static bool module_is_loaded(int sysfd, const char *module) {
         return fstatat(sysfd, path, &st, 0) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Runs the host's modprobe with an empty environment. Returns its exit status or -errno. */
-static int modprobe(const char *module) {
+int kmod_modprobe(const char *module) {
         char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
         for (size_t i = 0; i < ELEMENTSOF(modprobe_paths); i++) {
                 char *argv[] = {(char *) modprobe_paths[i], "-q", (char *) module, NULL};
@@ -137,11 +136,11 @@ int nctk_load_kmods(const struct nctk_discover_opts *opts, struct nctk_error **e
         /* Without a readable sysfs, every module goes to modprobe. */
         sysfd = open(sys, O_PATH | O_DIRECTORY | O_CLOEXEC);
         for (size_t i = 0; i < ELEMENTSOF(modules); i++) {
-                if (module_is_loaded(sysfd, modules[i])) {
+                if (kmod_is_loaded(sysfd, modules[i])) {
                         log_debug("kernel module '%s' is loaded", modules[i]);
                         continue;
                 }
-                r = modprobe(modules[i]);
+                r = kmod_modprobe(modules[i]);
                 if (r != 0)
                         log_warning("cannot load kernel module '%s' (modprobe: %s), continuing",
                                     modules[i], r < 0 ? strerror(-r) : "failed");

@@ -16,68 +16,67 @@
 
 #define RELATIVE_PATH "nvidia-container-runtime/config.toml"
 
-enum key_kind { KEY_BOOL, KEY_STRING, KEY_STRV };
-
-struct key_map {
-        const char *path;
-        enum key_kind kind;
-        size_t offset;
-};
-
 #define CFG(field) offsetof(struct nctk_config, field)
 #define CLI "nvidia-container-cli."
 #define RT "nvidia-container-runtime."
 #define FEAT "features."
 
-static const struct key_map key_map[] = {
-        {"disable-require", KEY_BOOL, CFG(disable_require)},
-        {"swarm-resource", KEY_STRING, CFG(swarm_resource)},
-        {"accept-nvidia-visible-devices-envvar-when-unprivileged", KEY_BOOL,
+static const struct config_key key_map[] = {
+        {"disable-require", CONFIG_KEY_BOOL, CFG(disable_require)},
+        {"swarm-resource", CONFIG_KEY_STRING, CFG(swarm_resource)},
+        {"accept-nvidia-visible-devices-envvar-when-unprivileged", CONFIG_KEY_BOOL,
          CFG(accept_envvar_when_unprivileged)},
-        {"accept-nvidia-visible-devices-as-volume-mounts", KEY_BOOL, CFG(accept_volume_mounts)},
-        {"supported-driver-capabilities", KEY_STRING, CFG(supported_driver_capabilities)},
+        {"accept-nvidia-visible-devices-as-volume-mounts", CONFIG_KEY_BOOL,
+         CFG(accept_volume_mounts)},
+        {"supported-driver-capabilities", CONFIG_KEY_STRING, CFG(supported_driver_capabilities)},
 
-        {CLI "root", KEY_STRING, CFG(cli.root)},
-        {CLI "path", KEY_STRING, CFG(cli.path)},
-        {CLI "environment", KEY_STRV, CFG(cli.environment)},
-        {CLI "debug", KEY_STRING, CFG(cli.debug)},
-        {CLI "ldcache", KEY_STRING, CFG(cli.ldcache)},
-        {CLI "proc-root", KEY_STRING, CFG(cli.proc_root)},
-        {CLI "load-kmods", KEY_BOOL, CFG(cli.load_kmods)},
-        {CLI "no-pivot", KEY_BOOL, CFG(cli.no_pivot)},
-        {CLI "no-cgroups", KEY_BOOL, CFG(cli.no_cgroups)},
-        {CLI "user", KEY_STRING, CFG(cli.user)},
-        {CLI "ldconfig", KEY_STRING, CFG(cli.ldconfig)},
+        {CLI "root", CONFIG_KEY_STRING, CFG(cli.root)},
+        {CLI "path", CONFIG_KEY_STRING, CFG(cli.path)},
+        {CLI "environment", CONFIG_KEY_STRV, CFG(cli.environment)},
+        {CLI "debug", CONFIG_KEY_STRING, CFG(cli.debug)},
+        {CLI "ldcache", CONFIG_KEY_STRING, CFG(cli.ldcache)},
+        {CLI "proc-root", CONFIG_KEY_STRING, CFG(cli.proc_root)},
+        {CLI "load-kmods", CONFIG_KEY_BOOL, CFG(cli.load_kmods)},
+        {CLI "no-pivot", CONFIG_KEY_BOOL, CFG(cli.no_pivot)},
+        {CLI "no-cgroups", CONFIG_KEY_BOOL, CFG(cli.no_cgroups)},
+        {CLI "user", CONFIG_KEY_STRING, CFG(cli.user)},
+        {CLI "ldconfig", CONFIG_KEY_STRING, CFG(cli.ldconfig)},
 
-        {RT "debug", KEY_STRING, CFG(runtime.debug)},
-        {RT "log-level", KEY_STRING, CFG(runtime.log_level)},
-        {RT "runtimes", KEY_STRV, CFG(runtime.runtimes)},
-        {RT "mode", KEY_STRING, CFG(runtime.mode)},
-        {RT "modes.cdi.spec-dirs", KEY_STRV, CFG(runtime.cdi_spec_dirs)},
-        {RT "modes.cdi.default-kind", KEY_STRING, CFG(runtime.cdi_default_kind)},
-        {RT "modes.cdi.annotation-prefixes", KEY_STRV, CFG(runtime.cdi_annotation_prefixes)},
-        {RT "modes.csv.mount-spec-path", KEY_STRING, CFG(runtime.csv_mount_spec_path)},
-        {RT "modes.csv.compat-container-root", KEY_STRING, CFG(runtime.csv_compat_container_root)},
-        {RT "modes.jit-cdi.nvcdi-feature-flags", KEY_STRV, CFG(runtime.jit_cdi_feature_flags)},
-        {RT "modes.jit-cdi.nvcdi-disable-hooks", KEY_STRV, CFG(runtime.jit_cdi_disable_hooks)},
-        {RT "modes.legacy.cuda-compat-mode", KEY_STRING, CFG(runtime.legacy_cuda_compat_mode)},
+        {RT "debug", CONFIG_KEY_STRING, CFG(runtime.debug)},
+        {RT "log-level", CONFIG_KEY_STRING, CFG(runtime.log_level)},
+        {RT "runtimes", CONFIG_KEY_STRV, CFG(runtime.runtimes)},
+        {RT "mode", CONFIG_KEY_STRING, CFG(runtime.mode)},
+        {RT "modes.cdi.spec-dirs", CONFIG_KEY_STRV, CFG(runtime.cdi_spec_dirs)},
+        {RT "modes.cdi.default-kind", CONFIG_KEY_STRING, CFG(runtime.cdi_default_kind)},
+        {RT "modes.cdi.annotation-prefixes", CONFIG_KEY_STRV, CFG(runtime.cdi_annotation_prefixes)},
+        {RT "modes.csv.mount-spec-path", CONFIG_KEY_STRING, CFG(runtime.csv_mount_spec_path)},
+        {RT "modes.csv.compat-container-root", CONFIG_KEY_STRING,
+         CFG(runtime.csv_compat_container_root)},
+        {RT "modes.jit-cdi.nvcdi-feature-flags", CONFIG_KEY_STRV,
+         CFG(runtime.jit_cdi_feature_flags)},
+        {RT "modes.jit-cdi.nvcdi-disable-hooks", CONFIG_KEY_STRV,
+         CFG(runtime.jit_cdi_disable_hooks)},
+        {RT "modes.legacy.cuda-compat-mode", CONFIG_KEY_STRING,
+         CFG(runtime.legacy_cuda_compat_mode)},
 
-        {"nvidia-container-runtime-hook.path", KEY_STRING, CFG(hook.path)},
-        {"nvidia-container-runtime-hook.skip-mode-detection", KEY_BOOL,
+        {"nvidia-container-runtime-hook.path", CONFIG_KEY_STRING, CFG(hook.path)},
+        {"nvidia-container-runtime-hook.skip-mode-detection", CONFIG_KEY_BOOL,
          CFG(hook.skip_mode_detection)},
-        {"nvidia-ctk.path", KEY_STRING, CFG(ctk.path)},
+        {"nvidia-ctk.path", CONFIG_KEY_STRING, CFG(ctk.path)},
 
-        {FEAT "allow-cuda-compat-libs-from-container", KEY_BOOL,
+        {FEAT "allow-cuda-compat-libs-from-container", CONFIG_KEY_BOOL,
          CFG(features.allow_cuda_compat_libs_from_container)},
-        {FEAT "allow-ldconfig-from-container", KEY_BOOL,
+        {FEAT "allow-ldconfig-from-container", CONFIG_KEY_BOOL,
          CFG(features.allow_ldconfig_from_container)},
-        {FEAT "allow-unknown-oci-spec-fields", KEY_BOOL,
+        {FEAT "allow-unknown-oci-spec-fields", CONFIG_KEY_BOOL,
          CFG(features.allow_unknown_oci_spec_fields)},
-        {FEAT "disable-cuda-compat-lib-hook", KEY_BOOL, CFG(features.disable_cuda_compat_lib_hook)},
-        {FEAT "disable-imex-channel-creation", KEY_BOOL,
+        {FEAT "disable-cuda-compat-lib-hook", CONFIG_KEY_BOOL,
+         CFG(features.disable_cuda_compat_lib_hook)},
+        {FEAT "disable-imex-channel-creation", CONFIG_KEY_BOOL,
          CFG(features.disable_imex_channel_creation)},
-        {FEAT "ignore-imex-channel-requests", KEY_BOOL, CFG(features.ignore_imex_channel_requests)},
-        {FEAT "no-additional-gids-for-device-nodes", KEY_BOOL,
+        {FEAT "ignore-imex-channel-requests", CONFIG_KEY_BOOL,
+         CFG(features.ignore_imex_channel_requests)},
+        {FEAT "no-additional-gids-for-device-nodes", CONFIG_KEY_BOOL,
          CFG(features.no_additional_gids_for_device_nodes)},
 };
 
@@ -124,6 +123,22 @@ static const char *const empty_strv[] = {NULL};
 
 static void *field(struct nctk_config *c, size_t offset) {
         return (char *) c + offset;
+}
+
+const struct config_key *config_keys(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(key_map);
+        return key_map;
+}
+
+const struct config_key *config_key_find(const char *path) {
+        for (size_t i = 0; i < ELEMENTSOF(key_map); i++)
+                if (STREQ(key_map[i].path, path))
+                        return &key_map[i];
+        return NULL;
+}
+
+void *config_key_field(const struct nctk_config *c, const struct config_key *k) {
+        return (char *) c + k->offset;
 }
 
 static void toml_strv_freep(char ***strv) {
@@ -218,15 +233,15 @@ static int config_defaults(struct nctk_config *c) {
         return 0;
 }
 
-static int overlay_one(struct nctk_config *c, const struct toml_doc *doc, const struct key_map *k,
-                       struct nctk_error **err) {
+static int overlay_one(struct nctk_config *c, const struct toml_doc *doc,
+                       const struct config_key *k, struct nctk_error **err) {
         const char *s = NULL;
         char **v = NULL;
         int r;
 
         switch (k->kind) {
-        case KEY_BOOL: return toml_get_bool(doc, k->path, field(c, k->offset), err);
-        case KEY_STRING: {
+        case CONFIG_KEY_BOOL: return toml_get_bool(doc, k->path, field(c, k->offset), err);
+        case CONFIG_KEY_STRING: {
                 char **dst = field(c, k->offset), *dup;
                 r = toml_get_string(doc, k->path, &s, err);
                 if (r <= 0)
@@ -237,7 +252,7 @@ static int overlay_one(struct nctk_config *c, const struct toml_doc *doc, const 
                 *dst = dup;
                 return 0;
         }
-        case KEY_STRV: {
+        case CONFIG_KEY_STRV: {
                 char ***dst = field(c, k->offset);
                 r = toml_get_strv(doc, k->path, &v, err);
                 if (r <= 0)
@@ -325,23 +340,43 @@ static int config_apply(struct nctk_config *c, const struct toml_doc *doc,
         return 0;
 }
 
+/* Defaults, with DOC's values over them when DOC is not NULL (SOURCE: where it came from). */
+static int config_build(const struct toml_doc *doc, const char *source, struct nctk_config **ret,
+                        struct nctk_error **err) {
+        _cleanup_(config_freep) struct nctk_config *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c || config_defaults(c) < 0)
+                return nctk_error_set(err, ENOMEM, "config: out of memory");
+        if (!doc) {
+                *ret = TAKE_PTR(c);
+                return 0;
+        }
+        r = config_apply(c, doc, err);
+        if (r == -ENOMEM)
+                return nctk_error_set(err, ENOMEM, "%s: out of memory", source);
+        if (r < 0)
+                return r;
+        c->source = strdup(source);
+        if (!c->source)
+                return nctk_error_set(err, ENOMEM, "config: out of memory");
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
 int config_load(const char *path, bool required, struct nctk_config **ret,
                 struct nctk_error **err) {
-        _cleanup_(config_freep) struct nctk_config *c = calloc(1, sizeof(*c));
         _cleanup_(toml_doc_freep) struct toml_doc *doc = NULL;
         _cleanup_(nctk_error_free) struct nctk_error *e = NULL;
         _cleanup_free_ char *def = NULL;
         int r;
 
-        if (!c || config_defaults(c) < 0)
-                return nctk_error_set(err, ENOMEM, "config: out of memory");
         if (!path && !(path = def = config_path()))
                 return nctk_error_set(err, ENOMEM, "config: out of memory");
         r = toml_parse_file(path, &doc, &e);
         if (r == -ENOENT && !required) {
                 log_debug("%s: not found, using the defaults", path);
-                *ret = TAKE_PTR(c);
-                return 0;
+                return config_build(NULL, NULL, ret, err);
         }
         if (r < 0) {
                 if (err) {
@@ -350,25 +385,31 @@ int config_load(const char *path, bool required, struct nctk_config **ret,
                 }
                 return r;
         }
-        r = config_apply(c, doc, err);
-        if (r == -ENOMEM)
-                return nctk_error_set(err, ENOMEM, "%s: out of memory", path);
+        return config_build(doc, path, ret, err);
+}
+
+int config_new_defaults(struct nctk_config **ret, struct nctk_error **err) {
+        return config_build(NULL, NULL, ret, err);
+}
+
+int config_load_data(const char *file, const char *data, size_t len, struct nctk_config **ret,
+                     struct nctk_error **err) {
+        _cleanup_(toml_doc_freep) struct toml_doc *doc = NULL;
+        int r;
+
+        r = toml_parse(file, data, len, &doc, err);
         if (r < 0)
                 return r;
-        c->source = strdup(path);
-        if (!c->source)
-                return nctk_error_set(err, ENOMEM, "config: out of memory");
-        *ret = TAKE_PTR(c);
-        return 0;
+        return config_build(doc, file, ret, err);
 }
 
 struct nctk_config *config_free(struct nctk_config *c) {
         if (!c)
                 return NULL;
         for (size_t i = 0; i < ELEMENTSOF(key_map); i++) {
-                if (key_map[i].kind == KEY_STRING)
+                if (key_map[i].kind == CONFIG_KEY_STRING)
                         free(*(char **) field(c, key_map[i].offset));
-                else if (key_map[i].kind == KEY_STRV)
+                else if (key_map[i].kind == CONFIG_KEY_STRV)
                         toml_strv_free(*(char ***) field(c, key_map[i].offset));
         }
         free(c->source);

@@ -84,6 +84,29 @@ char *config_path(void);
 int config_load(const char *path, bool required, struct nctk_config **ret, struct nctk_error **err);
 struct nctk_config *config_free(struct nctk_config *c);
 
+/* The defaults alone, as config_load gives them for a missing file. */
+int config_new_defaults(struct nctk_config **ret, struct nctk_error **err);
+/* The same as config_load for the TOML text DATA (LEN bytes); FILE names it in messages and in
+ * ->source. */
+int config_load_data(const char *file, const char *data, size_t len, struct nctk_config **ret,
+                     struct nctk_error **err);
+
+/* The key table: every key of config.toml that a field of struct nctk_config takes, by its
+ * dotted path, in the order `nvidia-ctk config default` writes them. */
+enum config_key_kind { CONFIG_KEY_BOOL, CONFIG_KEY_STRING, CONFIG_KEY_STRV };
+
+struct config_key {
+        const char *path; /* "nvidia-container-runtime.modes.cdi.spec-dirs" */
+        enum config_key_kind kind;
+        size_t offset; /* of the field: bool, char * or strv_t (NULL: unset) */
+};
+
+const struct config_key *config_keys(size_t *ret_n);
+/* The entry for the dotted PATH, or NULL for a key nctk does not know. */
+const struct config_key *config_key_find(const char *path);
+/* K's field in C: a bool *, char ** or strv_t *, by K's kind. */
+void *config_key_field(const struct nctk_config *c, const struct config_key *k);
+
 /* The reference's ldconfig normalisation: "@/sbin/ldconfig" (or "@/sbin/ldconfig.real") becomes
  * "@/sbin/ldconfig.real" when that file exists on the host, else "@/sbin/ldconfig"; a path
  * without '@' (inside the container) is returned as is. Heap string, NULL on ENOMEM. The

@@ -42,16 +42,36 @@ int docker_unconfigure(const char *in, size_t len, const struct engine_runtime *
 
 /* containerd.c: /etc/containerd/config.toml, config versions 1 (containerd 1.x without a
  * version line), 2 (1.x) and 3 (2.x), or a drop-in file. The runtime table of the CRI plugin
- * for the file's version (runtime_type io.containerd.runc.v2, options.BinaryName PATH) and,
- * with set_as_default, default_runtime_name; with cdi_enabled, enable_cdi. Every byte outside
- * the lines it adds or changes stays as it was, comments included. NEW_VERSION is the version
- * written for an empty input. */
+ * for the file's version (plugins.cri / plugins."io.containerd.grpc.v1.cri" /
+ * plugins."io.containerd.cri.v1.runtime", then .containerd.runtimes.NAME): a copy of runc's
+ * table when there is one (its options, SystemdCgroup among them, as the reference copies
+ * them), runtime_type io.containerd.runc.v2 unless runc's says otherwise, options.BinaryName
+ * PATH; with set_as_default, containerd.default_runtime_name; with cdi_enabled, enable_cdi in
+ * the plugin's table. Every byte outside the lines it adds or changes stays as it was,
+ * comments included; a second run changes nothing. NEW_VERSION (1 to 3) is the version
+ * written for an input with no key and no table. Messages read "config.toml:LINE[:COLUMN]:
+ * what" (the caller names the real file).
+ *
+ * unconfigure removes the runtime table (all of it, whatever wrote it), the default when it
+ * names the runtime, enable_cdi = true with cdi_enabled, and the CRI plugin's and containerd's
+ * table headers when that leaves them with no key. A value configure replaced keeps its old
+ * text after "# nvidia-ctk replaced: " on its line, and unconfigure puts that back, so
+ * unconfigure(configure(x)) == x byte for byte, except: a blank x (the version line stays); a
+ * runtime table NAME already in x (removed whole); a default or enable_cdi already equal to
+ * what configure sets, or spread over several lines (removed); an empty CRI or containerd
+ * table header of x's own that configure filled (removed). */
 int containerd_configure(const char *in, size_t len, const struct engine_runtime *rt,
                          int new_version, struct engine_text *out, struct nctk_error **err);
 int containerd_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                            struct engine_text *out, struct nctk_error **err);
+/* The config version of IN: 1, 2 or 3 from the top-level `version` key (no key: 1); 0 for an
+ * input with no key and no table (empty, or only comments); -EINVAL when IN is not TOML or
+ * `version` is not an integer, -EOPNOTSUPP for another version number. */
+int containerd_config_version(const char *in, size_t len);
 /* Adds GLOB (e.g. "/etc/containerd/conf.d/ *.toml" without the space) to the top-level imports of a
- * main config, for a drop-in; removes it again. */
+ * main config, for a drop-in; removes it again. A new imports line ends in "# added by
+ * nvidia-ctk", so that removing GLOB takes the line only when import_add wrote it (else it
+ * leaves `imports = []`). GLOB already there: no change. */
 int containerd_import_add(const char *in, size_t len, const char *glob, struct engine_text *out,
                           struct nctk_error **err);
 int containerd_import_remove(const char *in, size_t len, const char *glob, struct engine_text *out,
