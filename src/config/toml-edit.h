@@ -23,6 +23,7 @@ struct toml_edit_key {
         size_t next;   /* first byte after the line the value ends on (after its newline) */
         unsigned line; /* 1-based line of the key */
         const char *const *path; /* the full key path (table keys, then the dotted key) */
+        size_t nhead;            /* how many of PATH its table's header gave (0: the root) */
         size_t n;                /* how many keys PATH holds */
 };
 

@@ -375,4 +375,53 @@ def real_containerd_reads_it():
         eq(ctd["default_runtime_name"], NAME, f"{name}: default")
 
 
+@test
+def real_containerd_reads_dropin():
+    """The drop-in path: imports added to the main config, the runtime in a drop-in of its own.
+    containerd 1.6 takes an imported plugin section whole, so the drop-in carries a copy of the
+    main config's CRI section (runc's SystemdCgroup, sandbox_image) or, with none, runc."""
+    if not shutil.which("containerd"):
+        raise Skip("containerd is not installed")
+    d = os.path.join(WORK, "dropin")
+    os.makedirs(os.path.join(d, "conf.d"))
+    glob = os.path.join(d, "conf.d", "*.toml")
+    main = fixture("default-1.6.toml").replace(b"SystemdCgroup = false", b"SystemdCgroup = true")
+    main = main.replace(b"pause:3.6", b"pause:3.9")
+    main_out = tool(["import-add", glob], main).stdout
+    eq(tool(["import-remove", glob], main_out).stdout, main, "import-remove")
+    changed = [line for line in main_out.splitlines() if line not in main.splitlines()]
+    eq(changed, [f'imports = ["{glob}"]'.encode()], "only the imports line changes")
+    with open(os.path.join(d, "config.toml"), "wb") as f:
+        f.write(main_out)
+    dropin = tool(["dropin", os.path.join(d, "config.toml"), "-d"], b"").stdout
+    eq(tool(["dropin", os.path.join(d, "config.toml"), "-d"], dropin).stdout, dropin, "twice")
+    if b"nvidia" in tool(["unconfigure", "-d"], dropin).stdout:
+        raise AssertionError("unconfigure left the runtime in the drop-in")
+    with open(os.path.join(d, "conf.d", "99-nvidia.toml"), "wb") as f:
+        f.write(dropin)
+    p = subprocess.run(["containerd", "--config", os.path.join(d, "config.toml"), "config", "dump"],
+                       capture_output=True, text=True)
+    eq(p.returncode, 0, f"containerd config dump: {p.stderr}")
+    ctd = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]
+    eq(ctd["default_runtime_name"], NAME, "default from the drop-in")
+    eq(ctd["runtimes"][NAME]["options"]["BinaryName"], PATH, "BinaryName from the drop-in")
+    eq(ctd["runtimes"][NAME]["options"]["SystemdCgroup"], True, "runc's SystemdCgroup copied")
+    eq(ctd["runtimes"]["runc"]["options"]["SystemdCgroup"], True, "runc kept")
+    cri = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]
+    eq(cri["sandbox_image"], "registry.k8s.io/pause:3.9", "the main config's CRI settings kept")
+    # a main config with no CRI section: containerd's own runc must survive the drop-in
+    with open(os.path.join(d, "config.toml"), "wb") as f:
+        f.write(f'version = 2\nimports = ["{glob}"]\n'.encode())
+    dropin = tool(["dropin", os.path.join(d, "config.toml")], b"").stdout
+    with open(os.path.join(d, "conf.d", "99-nvidia.toml"), "wb") as f:
+        f.write(dropin)
+    p = subprocess.run(["containerd", "--config", os.path.join(d, "config.toml"), "config", "dump"],
+                       capture_output=True, text=True)
+    eq(p.returncode, 0, f"containerd config dump: {p.stderr}")
+    ctd = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]
+    eq(ctd["default_runtime_name"], "runc", "default untouched")
+    eq(ctd["runtimes"]["runc"]["runtime_type"], "io.containerd.runc.v2", "runc there")
+    eq(ctd["runtimes"][NAME]["options"]["BinaryName"], PATH, "BinaryName, minimal main")
+
+
 run_all()
