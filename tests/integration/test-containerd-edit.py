@@ -9,6 +9,7 @@ of the input is lost or changed but the two values configure replaces. Then the 
 containerd (1.6) reads configured files with `config dump` (no daemon is started).
 
 usage: test-containerd-edit.py CONTAINERD_TOOL [SEED]"""
+import atexit
 import copy
 import difflib
 import os
@@ -25,6 +26,7 @@ TOOL = os.path.abspath(sys.argv[1])
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "containerd")
 WORK = tmpdir("nctk-containerd-edit-")
+atexit.register(shutil.rmtree, WORK, True)
 NAME, PATH = "nvidia", "/usr/bin/nvidia-container-runtime"
 CRI = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
 BOM = b"\xef\xbb\xbf"
@@ -34,7 +36,8 @@ MARK = b" # nvidia-ctk replaced: "
 def tool(args, data, check=True):
     p = subprocess.run([TOOL, *args], input=data, capture_output=True)
     if check and p.returncode != 0:
-        raise AssertionError(f"containerd-tool {args}: {p.stderr.decode()}\ninput:\n{data[:2000]!r}")
+        raise AssertionError(f"containerd-tool {args}: {p.stderr.decode()}\n"
+                             f"input:\n{data[:2000]!r}")
     return p
 
 
@@ -190,7 +193,8 @@ class Gen:
                 self.lines.append(f"{indent * 3}  options = {{ SystemdCgroup = true, inline = 1 }}")
             elif self.r.random() < 0.8:
                 self.header(cri + ".containerd.runtimes.runc.options", indent * 4)
-                self.lines.append(f"{indent * 4}  SystemdCgroup = {self.r.choice(['true', 'false'])}")
+                cgroup = self.r.choice(["true", "false"])
+                self.lines.append(f"{indent * 4}  SystemdCgroup = {cgroup}")
                 self.keys(indent * 4 + "  ", {"SystemdCgroup", "BinaryName"})
         if self.r.random() < 0.3:
             self.header(cri + ".containerd.runtimes.crun", indent * 3)
@@ -306,8 +310,10 @@ def version_1_and_3():
 @test
 def empty_and_malformed():
     eq(tool(["configure", "-v", "3"], b"").stdout.split(b"\n")[0], b"version = 3", "fresh file")
-    for bad, where in ((b"[plugins\n", b"config.toml:1:9:"), (b"a = 1\nb = \n", b"config.toml:2:5:"),
-                       (b"a = 1\na = 2\n", b"config.toml:2:"), (b"s = '''\n", b"config.toml:1:5:")):
+    for bad, where in ((b"[plugins\n", b"config.toml:1:9:"),
+                       (b"a = 1\nb = \n", b"config.toml:2:5:"),
+                       (b"a = 1\na = 2\n", b"config.toml:2:"),
+                       (b"s = '''\n", b"config.toml:1:5:")):
         p = tool(["configure"], bad, check=False)
         eq(p.returncode, 1, f"exit status for {bad!r}")
         eq(p.stdout, b"", "no output")
