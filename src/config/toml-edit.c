@@ -270,6 +270,7 @@ static void key_fill(const struct toml_item *it, struct toml_edit_key *k) {
                 .next = it->next,
                 .line = it->line,
                 .path = (const char *const *) it->path,
+                .nhead = it->nhead,
                 .n = it->n,
         };
 }

@@ -9,7 +9,14 @@
 
 #include "nctk/nctk.h"
 
-/* A document being edited: its text and a scan of its lines, redone after every change. */
+/* A document being edited: its text and a scan of its lines, redone after every change.
+ *
+ * Setting `nvidia-container-cli.ldconfig = "@/sbin/ldconfig"` (error handling left out):
+ *     toml_edit_new("config.toml", text, len, &e, &err);
+ *     toml_path_parse("nvidia-container-cli", &path, &n, &err);
+ *     toml_quote_string("@/sbin/ldconfig", &value);
+ *     toml_edit_set(e, (const char *const *) path, n, "ldconfig", value, &err);
+ *     out = toml_edit_steal(e, &out_len); */
 struct toml_edit;
 
 /* Where one key/value sits in the text (byte offsets into toml_edit_text()). A value may span
@@ -23,6 +30,7 @@ struct toml_edit_key {
         size_t next;   /* first byte after the line the value ends on (after its newline) */
         unsigned line; /* 1-based line of the key */
         const char *const *path; /* the full key path (table keys, then the dotted key) */
+        size_t nhead;            /* how many of PATH its table's header gave (0: the root) */
         size_t n;                /* how many keys PATH holds */
 };
 

@@ -14,6 +14,7 @@
 
 /* The name in messages: "config.toml:LINE:COLUMN: what"; the caller adds the path. */
 #define FILE_NAME "config.toml"
+#define DROPIN_NAME "drop-in"
 
 /* Follows a value configure replaced, with what the line held from the value on: unconfigure
  * puts that back, so the file returns byte for byte (and a reader sees what changed). */
@@ -229,9 +230,10 @@ static int runtime_copy_fill(struct runtime_copy *c, const struct toml_edit *e,
         return r;
 }
 
-/* The runtime's table, new from runc's or, when there, with runtime_type and BinaryName. */
-static int add_runtime(struct toml_edit *e, const char *const *path, const char *qpath,
-                       struct nctk_error **err) {
+/* The runtime's table, new from runc's in SRC or, when there, with runtime_type and
+ * BinaryName. */
+static int add_runtime(struct toml_edit *e, const struct toml_edit *src, const char *const *path,
+                       const char *qpath, struct nctk_error **err) {
         struct runtime_copy c = {0};
         const char *runc[P_RUNTIME];
         int r = toml_edit_has_table(e, path, P_RUNTIME, err);
@@ -246,7 +248,7 @@ static int add_runtime(struct toml_edit *e, const char *const *path, const char 
         }
         memcpy(runc, path, sizeof(runc));
         runc[4] = "runc";
-        r = runtime_copy_fill(&c, e, runc, qpath, err);
+        r = runtime_copy_fill(&c, src, runc, qpath, err);
         if (r >= 0)
                 r = toml_edit_add_table_with(e, path, P_RUNTIME, c.table, c.n_table, err);
         if (r >= 0)
@@ -255,10 +257,10 @@ static int add_runtime(struct toml_edit *e, const char *const *path, const char 
         return r;
 }
 
-static int edit_open(const char *in, size_t len, const struct engine_runtime *rt,
+static int edit_open(const char *name, const char *in, size_t len, const struct engine_runtime *rt,
                      struct toml_edit **ret, struct nctk_error **err) {
         int r = engine_runtime_name_check(rt->name, err);
-        return r < 0 ? r : toml_edit_new(FILE_NAME, in, len, ret, err);
+        return r < 0 ? r : toml_edit_new(name, in, len, ret, err);
 }
 
 static int edit_close(struct toml_edit *e, struct engine_text *out) {
@@ -282,18 +284,14 @@ static int version_for_edit(struct toml_edit *e, int new_version, struct nctk_er
         return r < 0 ? r : new_version;
 }
 
-int containerd_configure(const char *in, size_t len, const struct engine_runtime *rt,
-                         int new_version, struct engine_text *out, struct nctk_error **err) {
-        _cleanup_(toml_edit_freep) struct toml_edit *e = NULL;
+/* Configures E, of config VERSION, copying runc's table from SRC. */
+static int configure_edit(struct toml_edit *e, const struct toml_edit *src, int version,
+                          const struct engine_runtime *rt, struct engine_text *out,
+                          struct nctk_error **err) {
         _cleanup_free_ char *qname = NULL, *qpath = NULL;
         const char *path[P_OPTIONS];
-        int version, r = edit_open(in, len, rt, &e, err);
+        int r;
 
-        if (r < 0)
-                return r;
-        version = r = version_for_edit(e, new_version, err);
-        if (r < 0)
-                return r;
         path_init(path, version, rt->name);
         if (toml_quote_string(rt->name, &qname) < 0 || toml_quote_string(rt->path, &qpath) < 0)
                 return nctk_error_set(err, EINVAL, "runtime path '%s' is not UTF-8", rt->path);
@@ -303,10 +301,138 @@ int containerd_configure(const char *in, size_t len, const struct engine_runtime
         if (r >= 0 && rt->set_as_default)
                 r = set_remembering(e, path, P_CONTAINERD, "default_runtime_name", qname, err);
         if (r >= 0)
-                r = add_runtime(e, path, qpath, err);
+                r = add_runtime(e, src, path, qpath, err);
         if (r >= 0)
                 r = toml_edit_commit(e, err);
         return r < 0 ? r : edit_close(e, out);
+}
+
+int containerd_configure(const char *in, size_t len, const struct engine_runtime *rt,
+                         int new_version, struct engine_text *out, struct nctk_error **err) {
+        _cleanup_(toml_edit_freep) struct toml_edit *e = NULL;
+        int r = edit_open(FILE_NAME, in, len, rt, &e, err);
+
+        if (r >= 0)
+                r = version_for_edit(e, new_version, err);
+        return r < 0 ? r : configure_edit(e, e, r, rt, out, err);
+}
+
+/* The length of the path of the table KEY goes under in a copy of the CRI plugin's section:
+ * its header's, or the plugin's for a dotted key written above the plugin's table. */
+static size_t copy_table_len(const struct toml_edit_key *k) {
+        return k->nhead > P_CRI ? k->nhead : P_CRI;
+}
+
+static bool same_table(const struct toml_edit_key *a, const struct toml_edit_key *b) {
+        size_t n = copy_table_len(a);
+
+        if (copy_table_len(b) != n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!STREQ(a->path[i], b->path[i]))
+                        return false;
+        return true;
+}
+
+static void entries_free(struct toml_edit_entry *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free((char *) v[i].key);
+                free((char *) v[i].value);
+        }
+        free(v);
+}
+
+/* Copies KEYS[I] and the later keys of its table (marking them in DONE) into E as one table. */
+static int copy_table(struct toml_edit *e, const char *text, const struct toml_edit_key *keys,
+                      size_t n, size_t i, bool *done, struct nctk_error **err) {
+        struct toml_edit_entry *v = calloc(n - i, sizeof(*v));
+        size_t tn = copy_table_len(&keys[i]), nv = 0;
+        int r = v ? 0 : -ENOMEM;
+
+        for (size_t j = i; r >= 0 && j < n; j++) {
+                char *key = NULL;
+
+                if (done[j] || !same_table(&keys[i], &keys[j]))
+                        continue;
+                done[j] = true;
+                r = toml_path_format(keys[j].path + tn, keys[j].n - tn, &key);
+                if (r < 0)
+                        break;
+                v[nv].key = key;
+                v[nv].value = strndup(text + keys[j].value_start,
+                                      keys[j].value_end - keys[j].value_start);
+                if (!v[nv++].value)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = toml_edit_add_table_with(e, keys[i].path, tn, v, nv, err);
+        if (v)
+                entries_free(v, nv);
+        return r;
+}
+
+static int copy_tables(struct toml_edit *e, const struct toml_edit *src, const char *const *cri,
+                       struct nctk_error **err) {
+        _cleanup_free_ struct toml_edit_key *keys = NULL;
+        _cleanup_free_ bool *done = NULL;
+        const char *text = toml_edit_text(src, NULL);
+        size_t n = 0;
+        int r = toml_edit_keys_under(src, cri, P_CRI, &keys, &n, err);
+
+        if (r < 0)
+                return r;
+        done = calloc(n + 1, sizeof(*done));
+        if (!done)
+                return -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (!done[i])
+                        r = copy_table(e, text, keys, n, i, done, err);
+        return r;
+}
+
+/* containerd 1.x takes an imported file's plugin section instead of the main one, whole
+ * (containerd issue 5837; 2.x merges): so a drop-in for config versions 1 and 2 starts as a
+ * copy of every key the main config sets in the CRI plugin, plus the runc runtime that the
+ * replaced section would otherwise lose. */
+static int copy_cri_section(struct toml_edit *e, const struct toml_edit *src, int version,
+                            struct nctk_error **err) {
+        const char *cri[P_OPTIONS];
+        int r;
+
+        path_init(cri, version, "runc");
+        r = toml_edit_has_table(e, cri, P_CRI, err);
+        if (r != 0)
+                return r < 0 ? r : 0; /* the drop-in has it already: an earlier run's */
+        r = toml_edit_begin(e);
+        if (r >= 0)
+                r = copy_tables(e, src, cri, err);
+        if (r >= 0)
+                r = toml_edit_has_table(e, cri, P_RUNTIME, err);
+        if (r == 0) {
+                const struct toml_edit_entry runc = {"runtime_type", RUNC_V2};
+                r = toml_edit_add_table_with(e, cri, P_RUNTIME, &runc, 1, err);
+        }
+        return r < 0 ? r : toml_edit_commit(e, err);
+}
+
+int containerd_configure_dropin(const char *main_cfg, size_t main_len, const char *in, size_t len,
+                                const struct engine_runtime *rt, int new_version,
+                                struct engine_text *out, struct nctk_error **err) {
+        _cleanup_(toml_edit_freep) struct toml_edit *m = NULL, *e = NULL;
+        int version, r = edit_open(FILE_NAME, main_cfg, main_len, rt, &m, err);
+
+        if (r < 0)
+                return r;
+        version = r = version_of(m, err);
+        if (r >= 0)
+                r = edit_open(DROPIN_NAME, in, len, rt, &e, err);
+        if (r >= 0)
+                r = version = version_for_edit(e, version ?: new_version, err);
+        if (r >= 0 && version <= 2)
+                r = copy_cri_section(e, m, version, err);
+        if (r >= 0)
+                r = version;
+        return r < 0 ? r : configure_edit(e, m, r, rt, out, err);
 }
 
 int containerd_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
@@ -314,7 +440,7 @@ int containerd_unconfigure(const char *in, size_t len, const struct engine_runti
         _cleanup_(toml_edit_freep) struct toml_edit *e = NULL;
         _cleanup_free_ char *qname = NULL;
         const char *path[P_OPTIONS];
-        int version, r = edit_open(in, len, rt, &e, err);
+        int version, r = edit_open(FILE_NAME, in, len, rt, &e, err);
 
         if (r < 0)
                 return r;

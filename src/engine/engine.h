@@ -64,6 +64,17 @@ int containerd_configure(const char *in, size_t len, const struct engine_runtime
                          int new_version, struct engine_text *out, struct nctk_error **err);
 int containerd_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                            struct engine_text *out, struct nctk_error **err);
+/* For --drop-in-config: configures the drop-in IN (LEN 0: none yet) as containerd_configure
+ * does, in the config version of MAIN_CFG, the main config.toml (NEW_VERSION when it is
+ * blank), copying runc's table from MAIN_CFG. containerd 1.x (config versions 1 and 2) takes
+ * an imported file's plugin section instead of the main one, whole (containerd issue 5837), so
+ * for those a new drop-in starts as a copy of every key MAIN_CFG sets in the CRI plugin (a
+ * runc runtime added when MAIN_CFG has none); containerd 2.x merges, and its drop-in holds the
+ * runtime alone. Messages name "config.toml" for MAIN_CFG, "drop-in" for IN. Undo with
+ * containerd_unconfigure on the drop-in, or by deleting it (it is the toolkit's file). */
+int containerd_configure_dropin(const char *main_cfg, size_t main_len, const char *in, size_t len,
+                                const struct engine_runtime *rt, int new_version,
+                                struct engine_text *out, struct nctk_error **err);
 /* The config version of IN: 1, 2 or 3 from the top-level `version` key (no key: 1); 0 for an
  * input with no key and no table (empty, or only comments); -EINVAL when IN is not TOML or
  * `version` is not an integer, -EOPNOTSUPP for another version number. */

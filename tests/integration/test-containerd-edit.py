@@ -9,6 +9,7 @@ of the input is lost or changed but the two values configure replaces. Then the 
 containerd (1.6) reads configured files with `config dump` (no daemon is started).
 
 usage: test-containerd-edit.py CONTAINERD_TOOL [SEED]"""
+import atexit
 import copy
 import difflib
 import os
@@ -25,6 +26,7 @@ TOOL = os.path.abspath(sys.argv[1])
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 8
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "containerd")
 WORK = tmpdir("nctk-containerd-edit-")
+atexit.register(shutil.rmtree, WORK, True)
 NAME, PATH = "nvidia", "/usr/bin/nvidia-container-runtime"
 CRI = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
 BOM = b"\xef\xbb\xbf"
@@ -34,7 +36,8 @@ MARK = b" # nvidia-ctk replaced: "
 def tool(args, data, check=True):
     p = subprocess.run([TOOL, *args], input=data, capture_output=True)
     if check and p.returncode != 0:
-        raise AssertionError(f"containerd-tool {args}: {p.stderr.decode()}\ninput:\n{data[:2000]!r}")
+        raise AssertionError(f"containerd-tool {args}: {p.stderr.decode()}\n"
+                             f"input:\n{data[:2000]!r}")
     return p
 
 
@@ -190,7 +193,8 @@ class Gen:
                 self.lines.append(f"{indent * 3}  options = {{ SystemdCgroup = true, inline = 1 }}")
             elif self.r.random() < 0.8:
                 self.header(cri + ".containerd.runtimes.runc.options", indent * 4)
-                self.lines.append(f"{indent * 4}  SystemdCgroup = {self.r.choice(['true', 'false'])}")
+                cgroup = self.r.choice(["true", "false"])
+                self.lines.append(f"{indent * 4}  SystemdCgroup = {cgroup}")
                 self.keys(indent * 4 + "  ", {"SystemdCgroup", "BinaryName"})
         if self.r.random() < 0.3:
             self.header(cri + ".containerd.runtimes.crun", indent * 3)
@@ -306,8 +310,10 @@ def version_1_and_3():
 @test
 def empty_and_malformed():
     eq(tool(["configure", "-v", "3"], b"").stdout.split(b"\n")[0], b"version = 3", "fresh file")
-    for bad, where in ((b"[plugins\n", b"config.toml:1:9:"), (b"a = 1\nb = \n", b"config.toml:2:5:"),
-                       (b"a = 1\na = 2\n", b"config.toml:2:"), (b"s = '''\n", b"config.toml:1:5:")):
+    for bad, where in ((b"[plugins\n", b"config.toml:1:9:"),
+                       (b"a = 1\nb = \n", b"config.toml:2:5:"),
+                       (b"a = 1\na = 2\n", b"config.toml:2:"),
+                       (b"s = '''\n", b"config.toml:1:5:")):
         p = tool(["configure"], bad, check=False)
         eq(p.returncode, 1, f"exit status for {bad!r}")
         eq(p.stdout, b"", "no output")
@@ -373,6 +379,55 @@ def real_containerd_reads_it():
         eq(ctd["runtimes"][NAME]["options"]["BinaryName"], PATH, f"{name}: BinaryName")
         eq(ctd["runtimes"][NAME]["runtime_type"], "io.containerd.runc.v2", f"{name}: type")
         eq(ctd["default_runtime_name"], NAME, f"{name}: default")
+
+
+@test
+def real_containerd_reads_dropin():
+    """The drop-in path: imports added to the main config, the runtime in a drop-in of its own.
+    containerd 1.6 takes an imported plugin section whole, so the drop-in carries a copy of the
+    main config's CRI section (runc's SystemdCgroup, sandbox_image) or, with none, runc."""
+    if not shutil.which("containerd"):
+        raise Skip("containerd is not installed")
+    d = os.path.join(WORK, "dropin")
+    os.makedirs(os.path.join(d, "conf.d"))
+    glob = os.path.join(d, "conf.d", "*.toml")
+    main = fixture("default-1.6.toml").replace(b"SystemdCgroup = false", b"SystemdCgroup = true")
+    main = main.replace(b"pause:3.6", b"pause:3.9")
+    main_out = tool(["import-add", glob], main).stdout
+    eq(tool(["import-remove", glob], main_out).stdout, main, "import-remove")
+    changed = [line for line in main_out.splitlines() if line not in main.splitlines()]
+    eq(changed, [f'imports = ["{glob}"]'.encode()], "only the imports line changes")
+    with open(os.path.join(d, "config.toml"), "wb") as f:
+        f.write(main_out)
+    dropin = tool(["dropin", os.path.join(d, "config.toml"), "-d"], b"").stdout
+    eq(tool(["dropin", os.path.join(d, "config.toml"), "-d"], dropin).stdout, dropin, "twice")
+    if b"nvidia" in tool(["unconfigure", "-d"], dropin).stdout:
+        raise AssertionError("unconfigure left the runtime in the drop-in")
+    with open(os.path.join(d, "conf.d", "99-nvidia.toml"), "wb") as f:
+        f.write(dropin)
+    p = subprocess.run(["containerd", "--config", os.path.join(d, "config.toml"), "config", "dump"],
+                       capture_output=True, text=True)
+    eq(p.returncode, 0, f"containerd config dump: {p.stderr}")
+    ctd = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]
+    eq(ctd["default_runtime_name"], NAME, "default from the drop-in")
+    eq(ctd["runtimes"][NAME]["options"]["BinaryName"], PATH, "BinaryName from the drop-in")
+    eq(ctd["runtimes"][NAME]["options"]["SystemdCgroup"], True, "runc's SystemdCgroup copied")
+    eq(ctd["runtimes"]["runc"]["options"]["SystemdCgroup"], True, "runc kept")
+    cri = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]
+    eq(cri["sandbox_image"], "registry.k8s.io/pause:3.9", "the main config's CRI settings kept")
+    # a main config with no CRI section: containerd's own runc must survive the drop-in
+    with open(os.path.join(d, "config.toml"), "wb") as f:
+        f.write(f'version = 2\nimports = ["{glob}"]\n'.encode())
+    dropin = tool(["dropin", os.path.join(d, "config.toml")], b"").stdout
+    with open(os.path.join(d, "conf.d", "99-nvidia.toml"), "wb") as f:
+        f.write(dropin)
+    p = subprocess.run(["containerd", "--config", os.path.join(d, "config.toml"), "config", "dump"],
+                       capture_output=True, text=True)
+    eq(p.returncode, 0, f"containerd config dump: {p.stderr}")
+    ctd = tomllib.loads(p.stdout)["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]
+    eq(ctd["default_runtime_name"], "runc", "default untouched")
+    eq(ctd["runtimes"]["runc"]["runtime_type"], "io.containerd.runc.v2", "runc there")
+    eq(ctd["runtimes"][NAME]["options"]["BinaryName"], PATH, "BinaryName, minimal main")
 
 
 run_all()

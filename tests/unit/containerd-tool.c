@@ -2,6 +2,7 @@
  * toml-edit call on stdin and writes the result to stdout, so that Python tests can drive
  * the C functions on generated files.
  *   containerd-tool configure|unconfigure [-n NAME] [-p PATH] [-d] [-c] [-v NEW_VERSION]
+ *   containerd-tool dropin MAIN_CONFIG [-n NAME] ...   (stdin: the drop-in)
  *   containerd-tool version | import-add GLOB | import-remove GLOB
  *   containerd-tool set DOTTED.TABLE KEY VALUE | remove DOTTED.TABLE KEY
  *   containerd-tool bench N configure ...   (N runs, for timing)
@@ -34,11 +35,36 @@ static char *read_all(FILE *f, size_t *ret_len) {
         return buf;
 }
 
+static int run_dropin(const char *main_path, const char *in, size_t len,
+                      const struct engine_runtime *rt, int new_version, struct engine_text *out,
+                      struct nctk_error **err) {
+        FILE *f = fopen(main_path, "rb");
+        size_t main_len = 0;
+        char *main_cfg = f ? read_all(f, &main_len) : NULL;
+        int r;
+
+        if (f)
+                fclose(f);
+        if (!main_cfg)
+                return -errno;
+        r = containerd_configure_dropin(main_cfg, main_len, in, len, rt, new_version, out, err);
+        free(main_cfg);
+        return r;
+}
+
 static int run_runtime(int argc, char **argv, const char *in, size_t len, struct engine_text *out,
                        struct nctk_error **err) {
         struct engine_runtime rt = {.name = "nvidia", .path = "/usr/bin/nvidia-container-runtime"};
         int new_version = 2, c;
+        const char *main_path = NULL;
 
+        if (STREQ(argv[0], "dropin")) {
+                if (argc < 2)
+                        return -EINVAL;
+                main_path = argv[1];
+                argv++;
+                argc--;
+        }
         optind = 1;
         while ((c = getopt(argc, argv, "n:p:dcv:")) >= 0)
                 switch (c) {
@@ -49,6 +75,8 @@ static int run_runtime(int argc, char **argv, const char *in, size_t len, struct
                 case 'v': new_version = atoi(optarg); break;
                 default: return -EINVAL;
                 }
+        if (main_path)
+                return run_dropin(main_path, in, len, &rt, new_version, out, err);
         if (STREQ(argv[0], "configure"))
                 return containerd_configure(in, len, &rt, new_version, out, err);
         return containerd_unconfigure(in, len, &rt, out, err);
@@ -78,7 +106,8 @@ static int run_edit(int argc, char **argv, const char *in, size_t len, struct en
 
 static int run(int argc, char **argv, const char *in, size_t len, struct engine_text *out,
                struct nctk_error **err) {
-        if (STREQ(argv[0], "configure") || STREQ(argv[0], "unconfigure"))
+        if (STREQ(argv[0], "configure") || STREQ(argv[0], "unconfigure") ||
+            STREQ(argv[0], "dropin"))
                 return run_runtime(argc, argv, in, len, out, err);
         if (STREQ(argv[0], "import-add") && argc == 2)
                 return containerd_import_add(in, len, argv[1], out, err);

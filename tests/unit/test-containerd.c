@@ -206,6 +206,63 @@ static void test_inline_runc(void **state) {
                 true);
 }
 
+/* A drop-in takes the main config's version and, for containerd 1.x (which takes an imported
+ * plugin section whole), a copy of the CRI plugin's keys: runc's SystemdCgroup among them. */
+static void test_dropin(void **state) {
+        struct engine_text out = {0}, back = {0};
+        (void) state;
+
+        assert_int_equal(
+                containerd_configure_dropin(v2_in, strlen(v2_in), "", 0, &all, 3, &out, NULL), 0);
+        assert_string_equal(
+                out.data,
+                "version = 2\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+                "sandbox_image = \"registry.k8s.io/pause:3.6\"\nenable_cdi = true\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
+                "default_runtime_name = \"nvidia\" # nvidia-ctk replaced: \"runc\"\n"
+                "snapshotter = \"overlayfs\"\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
+                "BinaryName = \"\"\nSystemdCgroup = true\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
+                "BinaryName = \"/usr/bin/nvidia-ctr\"\nSystemdCgroup = true\n");
+        assert_int_equal(containerd_unconfigure(out.data, out.len, &all, &back, NULL), 0);
+        assert_null(strstr(back.data, "nvidia"));
+        assert_non_null(strstr(back.data, "default_runtime_name = \"runc\"\n"));
+        engine_text_free(&out);
+        engine_text_free(&back);
+        /* the second run finds its copy and changes nothing */
+        assert_int_equal(
+                containerd_configure_dropin(v2_in, strlen(v2_in), "", 0, &all, 3, &out, NULL), 0);
+        assert_int_equal(containerd_configure_dropin(v2_in, strlen(v2_in), out.data, out.len, &all,
+                                                     3, &back, NULL),
+                         0);
+        assert_string_equal(back.data, out.data);
+        engine_text_free(&out);
+        engine_text_free(&back);
+        /* config version 3 (containerd 2.x merges imports): the runtime alone */
+        assert_int_equal(
+                containerd_configure_dropin("version = 3\n", 12, "", 0, &plain, 2, &out, NULL), 0);
+        assert_string_equal(
+                out.data, "version = 3\n\n"
+                          "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
+                          "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                          "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia."
+                          "options]\nBinaryName = \"/usr/bin/nvidia-ctr\"\n");
+        engine_text_free(&out);
+        /* a blank main config: the drop-in gets NEW_VERSION, and runc for containerd 1.x */
+        assert_int_equal(containerd_configure_dropin("", 0, "", 0, &plain, 2, &out, NULL), 0);
+        assert_non_null(strstr(out.data, "containerd.runtimes.runc]\nruntime_type"));
+        engine_text_free(&out);
+        assert_int_equal(containerd_configure_dropin("", 0, "", 0, &plain, 3, &out, NULL), 0);
+        assert_true(strncmp(out.data, "version = 3\n", 12) == 0);
+        engine_text_free(&out);
+}
+
 static void check_error(const char *in, const struct engine_runtime *rt, int want,
                         const char *msg) {
         struct engine_text out = {0};
@@ -281,6 +338,7 @@ int main(void) {
                 cmocka_unit_test(test_v3),
                 cmocka_unit_test(test_existing_runtime),
                 cmocka_unit_test(test_inline_runc),
+                cmocka_unit_test(test_dropin),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_version),
                 cmocka_unit_test(test_imports),
