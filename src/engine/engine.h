@@ -57,6 +57,10 @@ int containerd_import_add(const char *in, size_t len, const char *glob, struct e
 int containerd_import_remove(const char *in, size_t len, const char *glob, struct engine_text *out,
                              struct nctk_error **err);
 
+/* The config version of a containerd config.toml: 1, 2 or 3; 0 for an empty text (no file);
+ * -EINVAL when it cannot be parsed. */
+int containerd_config_version(const char *in, size_t len);
+
 /* crio.c: the whole text of a CRI-O drop-in (/etc/crio/crio.conf.d/99-nvidia.toml). */
 int crio_dropin(const struct engine_runtime *rt, struct engine_text *out, struct nctk_error **err);
 
