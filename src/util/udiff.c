@@ -80,6 +80,7 @@ static int myers_trace(const struct line *a, size_t n, const struct line *b, siz
         if (!v)
                 return -ENOMEM;
         for (long d = 0; d <= max; d++) {
+                bool done = false;
                 long *t;
 
                 if ((size_t) ((d + 1) * width) > TRACE_MAX)
@@ -97,9 +98,11 @@ static int myers_trace(const struct line *a, size_t n, const struct line *b, siz
                         while (x < (long) n && y < (long) m && same(&a[x], &b[y]))
                                 x++, y++;
                         v[max + k] = x;
+                        if (x >= (long) n && y >= (long) m)
+                                done = true;
                 }
                 memcpy(trace + d * width, v, (size_t) width * sizeof(long));
-                if (v[max + (long) n - (long) m] >= (long) n) {
+                if (done) {
                         *ret_trace = TAKE_PTR(trace);
                         *ret_d = d;
                         return 0;
