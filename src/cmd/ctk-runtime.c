@@ -490,7 +490,9 @@ static int run_edit(struct ctk_ctx *c, struct rt_args *a) {
         }
         if (r < 0) {
                 r = cmd_error(&c->out, "%s%s", err ? err->msg : strerror(-r),
-                              changed ? "" : "; nothing was changed");
+                              changed || (err && strstr(err->msg, "unchanged"))
+                                      ? ""
+                                      : "; nothing was changed");
                 nctk_error_free(&err);
                 return r;
         }
@@ -513,8 +515,11 @@ int ctk_runtime_main(struct ctk_ctx *c, int argc, char **argv) {
         r = parse_args(c, argc - 1, argv + 1, &a);
         if (r <= 0)
                 return r < 0;
+        r = run_edit(c, &a);
+        if (r < 0)
+                return 1;
         if (!a.unconfigure)
                 warn_missing(c, a.oci_hook ? "hook" : "runtime",
                              a.oci_hook ? a.hook_path : a.rt.path);
-        return run_edit(c, &a) < 0;
+        return 0;
 }

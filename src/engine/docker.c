@@ -49,6 +49,7 @@ struct style {
         bool multiline;     /* each member on a line of its own, INDENT before it */
         struct span indent; /* multiline */
         struct span sep;    /* compact: the white space after ',' */
+        struct span unit;   /* multiline: one more level of indentation */
         struct span colon;  /* between a name and its value */
 };
 
@@ -137,7 +138,7 @@ static void put(FILE *f, struct span s) {
 static void put_indent(FILE *f, const struct style *st, unsigned depth) {
         put(f, st->indent);
         for (unsigned i = 0; i < depth; i++)
-                put(f, st->d->unit);
+                put(f, st->unit);
 }
 
 static void write_member(FILE *f, const struct style *st, const struct jv *v, unsigned depth);
@@ -199,16 +200,19 @@ static int splice_jv(struct doc *d, const struct style *st, size_t off, size_t d
         return doc_splice(d, off, del, buf, len, err);
 }
 
-/* The style of object O's members, from its last member; MEMBER_WS is the white space before
- * that member (what a new member after it gets too). */
-static struct style object_style(const struct doc *d, const struct json_member *m) {
+/* The style of the members of M's object, from M; NESTED: that object is the value of a
+ * top-level member, whose own indentation the levels inside it extend. */
+static struct style object_style(const struct doc *d, const struct json_member *m, bool nested) {
         struct span ws = ws_before(d, m);
         const char *ind = after_newline(ws);
-        struct style st = {.d = d, .multiline = ind != NULL, .sep = ws};
+        struct style st = {.d = d, .multiline = ind != NULL, .sep = ws, .unit = d->unit};
 
         st.colon = (struct span){d->t.data + m->key_end, m->value - m->key_end};
-        if (ind)
-                st.indent = (struct span){ind, (size_t) (ws.p + ws.n - ind)};
+        if (!ind)
+                return st;
+        st.indent = (struct span){ind, (size_t) (ws.p + ws.n - ind)};
+        if (nested && st.indent.n > d->unit.n && memcmp(st.indent.p, d->unit.p, d->unit.n) == 0)
+                st.unit = (struct span){st.indent.p + d->unit.n, st.indent.n - d->unit.n};
         return st;
 }
 
@@ -216,26 +220,29 @@ static int insert_member(struct doc *d, const struct json_object *o, bool top, c
                          struct nctk_error **err) {
         if (o->n > 0) {
                 const struct json_member *last = &o->m[o->n - 1];
-                struct style st = object_style(d, last);
+                struct style st = object_style(d, last, !top);
 
                 return splice_jv(d, &st, last->value_end, 0, ",", ws_before(d, last), v, false, "",
                                  err);
         }
         if (top) {
-                struct style st = {
-                        .d = d, .multiline = true, .indent = d->unit, .colon = {": ", 2}};
+                struct style st = {.d = d,
+                                   .multiline = true,
+                                   .indent = d->unit,
+                                   .unit = d->unit,
+                                   .colon = {": ", 2}};
 
                 return splice_jv(d, &st, o->open + 1, 0, d->nl, d->unit, v, false, d->nl, err);
         }
-        struct style st = {.d = d, .sep = {" ", 1}, .colon = {": ", 2}};
+        struct style st = {.d = d, .sep = {" ", 1}, .unit = d->unit, .colon = {": ", 2}};
 
         return splice_jv(d, &st, o->open + 1, 0, " ", (struct span){}, v, false, "", err);
 }
 
 /* Replaces member M's value with V's, laid out as M's object lays out members. */
-static int replace_value(struct doc *d, const struct json_member *m, const struct jv *v,
-                         struct nctk_error **err) {
-        struct style st = object_style(d, m);
+static int replace_value(struct doc *d, const struct json_member *m, bool nested,
+                         const struct jv *v, struct nctk_error **err) {
+        struct style st = object_style(d, m, nested);
 
         if (!st.multiline)
                 st.sep = (struct span){" ", 1};
@@ -326,7 +333,7 @@ static int configure_runtime(struct doc *d, const struct engine_runtime *rt,
         else if (j < 0)
                 r = insert_member(d, &o, false, &entry, err);
         else if (!entry_has_path(d, &o.m[j], rt->path))
-                r = replace_value(d, &o.m[j], &entry, err);
+                r = replace_value(d, &o.m[j], true, &entry, err);
         json_object_release(&o);
         return r;
 }
@@ -344,7 +351,7 @@ static int configure_default(struct doc *d, const struct engine_runtime *rt,
         m = &d->top.m[i];
         if (m->type == JSON_STRING && json_string_is(d->t.data, m->value, m->value_end, rt->name))
                 return 0;
-        return replace_value(d, m, &v, err);
+        return replace_value(d, m, false, &v, err);
 }
 
 static bool is_true(const struct doc *d, const struct json_member *m) {
@@ -373,7 +380,7 @@ static int configure_cdi(struct doc *d, struct nctk_error **err) {
         else if (j < 0)
                 r = insert_member(d, &o, false, &cdi, err);
         else if (!is_true(d, &o.m[j]))
-                r = replace_value(d, &o.m[j], &cdi, err);
+                r = replace_value(d, &o.m[j], true, &cdi, err);
         json_object_release(&o);
         return r;
 }
