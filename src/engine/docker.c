@@ -309,14 +309,127 @@ static bool entry_has_path(const struct doc *d, const struct json_member *m, con
         return same;
 }
 
+/* What configure replaced, kept in the runtime's entry as "nctk-replaced" (the old values' raw
+ * text) so that unconfigure can put it back byte for byte. dockerd ignores members of a runtime
+ * entry it does not know. */
+#define REPLACED_KEY "nctk-replaced"
+
+struct replaced {
+        char *default_runtime; /* the raw JSON text of the old value, or NULL */
+        char *cdi;
+        char *runtime; /* the runtime's old entry, when its path was another */
+};
+
+static void replaced_release(struct replaced *rep) {
+        free(rep->default_runtime);
+        free(rep->cdi);
+        free(rep->runtime);
+        *rep = (struct replaced){};
+}
+
+static char *raw_value(const struct doc *d, const struct json_member *m) {
+        return strndup(d->t.data + m->value, m->value_end - m->value);
+}
+
+/* The object value of member KEY of O into RET: 1, or 0 when there is none (or it is no object). */
+static int child_object(const struct doc *d, const struct json_object *o, const char *key,
+                        struct json_object *ret) {
+        int i = find(d, o, key, NULL);
+
+        if (i < 0 || o->m[i].type != JSON_OBJECT)
+                return 0;
+        return json_object_members(d->t.data, d->t.len, o->m[i].value, ret) < 0 ? -ENOMEM : 1;
+}
+
+/* Copies the raw value of member KEY of O into *RET unless it is set already. */
+static int keep_raw(const struct doc *d, const struct json_object *o, const char *key, char **ret) {
+        int i = find(d, o, key, NULL);
+
+        if (i < 0 || *ret)
+                return 0;
+        *ret = raw_value(d, &o->m[i]);
+        return *ret ? 1 : -ENOMEM;
+}
+
+/* The record in runtimes.NAME.nctk-replaced, when there is one. */
+static int read_replaced(const struct doc *d, const char *name, struct replaced *rep) {
+        struct json_object runtimes = {}, entry = {}, rec = {};
+        int r = child_object(d, &d->top, "runtimes", &runtimes);
+
+        if (r > 0)
+                r = child_object(d, &runtimes, name, &entry);
+        if (r > 0)
+                r = child_object(d, &entry, REPLACED_KEY, &rec);
+        if (r > 0)
+                r = keep_raw(d, &rec, "default-runtime", &rep->default_runtime);
+        if (r >= 0 && rec.m)
+                r = keep_raw(d, &rec, "cdi", &rep->cdi);
+        if (r >= 0 && rec.m)
+                r = keep_raw(d, &rec, "runtime", &rep->runtime);
+        json_object_release(&runtimes);
+        json_object_release(&entry);
+        json_object_release(&rec);
+        return r < 0 ? r : 0;
+}
+
+static bool is_true(const struct doc *d, const struct json_member *m) {
+        return m->value_end - m->value == 4 && memcmp(d->t.data + m->value, "true", 4) == 0;
+}
+
+/* Adds to REP the old entry of the runtime when configure is about to replace it. */
+static int find_replaced_entry(const struct doc *d, const struct engine_runtime *rt,
+                               struct replaced *rep) {
+        struct json_object runtimes = {};
+        int i, r = child_object(d, &d->top, "runtimes", &runtimes);
+
+        if (r > 0) {
+                i = find(d, &runtimes, rt->name, NULL);
+                r = i >= 0 && !entry_has_path(d, &runtimes.m[i], rt->path)
+                            ? keep_raw(d, &runtimes, rt->name, &rep->runtime)
+                            : 0;
+        }
+        json_object_release(&runtimes);
+        return r;
+}
+
+/* Adds to REP what this configure is about to replace; returns 1 when it added anything. */
+static int find_replaced(const struct doc *d, const struct engine_runtime *rt,
+                         struct replaced *rep) {
+        struct json_object features = {};
+        int i, r, added;
+
+        added = r = find_replaced_entry(d, rt, rep);
+        i = find(d, &d->top, "default-runtime", NULL);
+        if (r >= 0 && rt->set_as_default && i >= 0 &&
+            !(d->top.m[i].type == JSON_STRING &&
+              json_string_is(d->t.data, d->top.m[i].value, d->top.m[i].value_end, rt->name)))
+                added |= r = keep_raw(d, &d->top, "default-runtime", &rep->default_runtime);
+        if (r >= 0 && rt->cdi_enabled && child_object(d, &d->top, "features", &features) > 0) {
+                i = find(d, &features, "cdi", NULL);
+                if (i >= 0 && !is_true(d, &features.m[i]))
+                        added |= r = keep_raw(d, &features, "cdi", &rep->cdi);
+        }
+        json_object_release(&features);
+        return r < 0 ? r : added;
+}
+
 static int configure_runtime(struct doc *d, const struct engine_runtime *rt,
-                             struct nctk_error **err) {
-        const struct jv fields[] = {{"path", JV_STRING, rt->path}, {"args", JV_RAW, "[]"}};
-        const struct jv entry = {rt->name, JV_OBJECT, NULL, fields, 2};
+                             const struct replaced *rep, bool rewrite, struct nctk_error **err) {
+        struct jv record[3], fields[3] = {{"path", JV_STRING, rt->path}, {"args", JV_RAW, "[]"}};
+        struct jv entry = {rt->name, JV_OBJECT, NULL, fields, 2};
         const struct jv runtimes = {"runtimes", JV_OBJECT, NULL, &entry, 1};
         struct json_object o = {};
+        size_t n = 0;
         int i, j, r;
 
+        if (rep->default_runtime)
+                record[n++] = (struct jv){"default-runtime", JV_RAW, rep->default_runtime};
+        if (rep->cdi)
+                record[n++] = (struct jv){"cdi", JV_RAW, rep->cdi};
+        if (rep->runtime)
+                record[n++] = (struct jv){"runtime", JV_RAW, rep->runtime};
+        if (n > 0)
+                fields[entry.n++] = (struct jv){REPLACED_KEY, JV_OBJECT, NULL, record, n};
         i = find(d, &d->top, "runtimes", err);
         if (i < -1)
                 return i;
@@ -332,7 +445,7 @@ static int configure_runtime(struct doc *d, const struct engine_runtime *rt,
                 r = j;
         else if (j < 0)
                 r = insert_member(d, &o, false, &entry, err);
-        else if (!entry_has_path(d, &o.m[j], rt->path))
+        else if (rewrite || !entry_has_path(d, &o.m[j], rt->path))
                 r = replace_value(d, &o.m[j], true, &entry, err);
         json_object_release(&o);
         return r;
@@ -352,10 +465,6 @@ static int configure_default(struct doc *d, const struct engine_runtime *rt,
         if (m->type == JSON_STRING && json_string_is(d->t.data, m->value, m->value_end, rt->name))
                 return 0;
         return replace_value(d, m, false, &v, err);
-}
-
-static bool is_true(const struct doc *d, const struct json_member *m) {
-        return m->value_end - m->value == 4 && memcmp(d->t.data + m->value, "true", 4) == 0;
 }
 
 static int configure_cdi(struct doc *d, struct nctk_error **err) {
@@ -415,18 +524,24 @@ static int doc_load(struct doc *d, const char *in, size_t len, bool blank_as_emp
 
 int docker_configure(const char *in, size_t len, const struct engine_runtime *rt,
                      struct engine_text *out, struct nctk_error **err) {
+        struct replaced rep = {};
         struct doc d = {};
-        int r;
+        int r, added = 0;
 
         r = engine_runtime_name_check(rt->name, err);
         if (r >= 0)
                 r = doc_load(&d, in, len, true, err);
         if (r >= 0)
-                r = configure_runtime(&d, rt, err);
+                r = read_replaced(&d, rt->name, &rep);
+        if (r >= 0)
+                r = added = find_replaced(&d, rt, &rep);
+        if (r >= 0)
+                r = configure_runtime(&d, rt, &rep, added > 0, err);
         if (r >= 0 && rt->set_as_default)
                 r = configure_default(&d, rt, err);
         if (r >= 0 && rt->cdi_enabled)
                 r = configure_cdi(&d, err);
+        replaced_release(&rep);
         if (r < 0) {
                 doc_release(&d);
                 return r;
@@ -436,7 +551,17 @@ int docker_configure(const char *in, size_t len, const struct engine_runtime *rt
         return 0;
 }
 
-static int unconfigure_runtime(struct doc *d, const struct engine_runtime *rt,
+/* Puts back the old value configure recorded in place of member M's, or removes M. */
+static int restore_or_remove(struct doc *d, const struct json_object *o, size_t i, int parent,
+                             const char *old, struct nctk_error **err) {
+        const struct json_member *m = &o->m[i];
+
+        if (old)
+                return doc_splice(d, m->value, m->value_end - m->value, old, strlen(old), err);
+        return remove_member(d, o, i, parent, err);
+}
+
+static int unconfigure_runtime(struct doc *d, const struct engine_runtime *rt, const char *old,
                                struct nctk_error **err) {
         struct json_object o = {};
         int i, j, r;
@@ -448,14 +573,14 @@ static int unconfigure_runtime(struct doc *d, const struct engine_runtime *rt,
         if (r < 0)
                 return r == -ENOTDIR ? 0 : r;
         j = find(d, &o, rt->name, err);
-        r = j >= 0 ? remove_member(d, &o, (size_t) j, i, err) : j == -1 ? 0 : j;
+        r = j >= 0 ? restore_or_remove(d, &o, (size_t) j, i, old, err) : j == -1 ? 0 : j;
         json_object_release(&o);
         return r;
 }
 
 /* A default runtime that names a runtime no longer there would stop dockerd from starting: it
  * goes whether or not this unconfigure was asked to undo --nvidia-set-as-default. */
-static int unconfigure_default(struct doc *d, const struct engine_runtime *rt,
+static int unconfigure_default(struct doc *d, const struct engine_runtime *rt, const char *old,
                                struct nctk_error **err) {
         int i = find(d, &d->top, "default-runtime", err);
         const struct json_member *m;
@@ -465,10 +590,10 @@ static int unconfigure_default(struct doc *d, const struct engine_runtime *rt,
         m = &d->top.m[i];
         if (m->type != JSON_STRING || !json_string_is(d->t.data, m->value, m->value_end, rt->name))
                 return 0;
-        return remove_member(d, &d->top, (size_t) i, -1, err);
+        return restore_or_remove(d, &d->top, (size_t) i, -1, old, err);
 }
 
-static int unconfigure_cdi(struct doc *d, struct nctk_error **err) {
+static int unconfigure_cdi(struct doc *d, const char *old, struct nctk_error **err) {
         struct json_object o = {};
         int i, j, r;
 
@@ -479,7 +604,7 @@ static int unconfigure_cdi(struct doc *d, struct nctk_error **err) {
         if (r < 0)
                 return r == -ENOTDIR ? 0 : r;
         j = find(d, &o, "cdi", err);
-        r = j >= 0 && is_true(d, &o.m[j]) ? remove_member(d, &o, (size_t) j, i, err)
+        r = j >= 0 && is_true(d, &o.m[j]) ? restore_or_remove(d, &o, (size_t) j, i, old, err)
             : j < -1                      ? j
                                           : 0;
         json_object_release(&o);
@@ -488,6 +613,7 @@ static int unconfigure_cdi(struct doc *d, struct nctk_error **err) {
 
 int docker_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                        struct engine_text *out, struct nctk_error **err) {
+        struct replaced rep = {};
         struct doc d = {};
         int r;
 
@@ -500,12 +626,15 @@ int docker_unconfigure(const char *in, size_t len, const struct engine_runtime *
                 return out->data ? 0 : -ENOMEM;
         }
         r = doc_load(&d, in, len, false, err);
-        if (r >= 0 && rt->cdi_enabled)
-                r = unconfigure_cdi(&d, err);
         if (r >= 0)
-                r = unconfigure_default(&d, rt, err);
+                r = read_replaced(&d, rt->name, &rep);
+        if (r >= 0 && (rt->cdi_enabled || rep.cdi))
+                r = unconfigure_cdi(&d, rep.cdi, err);
         if (r >= 0)
-                r = unconfigure_runtime(&d, rt, err);
+                r = unconfigure_default(&d, rt, rep.default_runtime, err);
+        if (r >= 0)
+                r = unconfigure_runtime(&d, rt, rep.runtime, err);
+        replaced_release(&rep);
         if (r < 0) {
                 doc_release(&d);
                 return r;

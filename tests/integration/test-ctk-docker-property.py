@@ -106,10 +106,14 @@ def generate(r):
                            for _ in range(r.randint(0, 2))}
     if r.random() < 0.3:
         doc["features"] = {"buildkit": r.choice([True, False])} if r.random() < 0.6 else {}
-    if not default and r.random() < 0.3:
-        doc["default-runtime"] = "runc"
+        if r.random() < 0.3:
+            doc["features"]["cdi"] = r.choice([False, True, "yes"])
+    if r.random() < 0.3:
+        doc["default-runtime"] = r.choice(["runc", "crun", "nvidia"])
     if "runtimes" in doc:
         doc["runtimes"].pop("nvidia", None)
+        if r.random() < 0.3:
+            doc["runtimes"]["nvidia"] = r.choice([{"path": "/old/runtime"}, "x", {"path": PATH}])
     items = list(doc.items())
     r.shuffle(items)
     doc = dict(items)
@@ -122,13 +126,41 @@ def generate(r):
 
 
 def expected(doc, default, cdi):
+    """DOC with our members, and in the runtime's entry what configure replaced."""
     want = json.loads(json.dumps(doc))
-    want.setdefault("runtimes", {})["nvidia"] = {"path": PATH, "args": []}
+    runtimes = want.setdefault("runtimes", {})
+    old = runtimes.get("nvidia")
+    entry = {"path": PATH, "args": []}
+    record = {}
+    if default and want.get("default-runtime", "nvidia") != "nvidia":
+        record["default-runtime"] = want["default-runtime"]
+    if cdi and want.get("features", {}).get("cdi", True) is not True:
+        record["cdi"] = want["features"]["cdi"]
+    if old is not None and not (isinstance(old, dict) and old.get("path") == PATH):
+        record["runtime"] = old
+    if old is not None and not record and isinstance(old, dict) and old.get("path") == PATH:
+        entry = old  # already there: left as it is
+    elif record:
+        entry["nctk-replaced"] = record
+    runtimes["nvidia"] = entry
     if default:
         want["default-runtime"] = "nvidia"
     if cdi:
         want.setdefault("features", {})["cdi"] = True
     return want
+
+
+def exact_inverse(doc, default, cdi):
+    """Whether unconfigure can give the bytes back: configure added or replaced everything it
+    touched (a runtime, default or cdi that was already as asked is not ours to keep)."""
+    old = doc.get("runtimes", {}).get("nvidia")
+    if isinstance(old, dict) and old.get("path") == PATH:
+        return False
+    if doc.get("default-runtime") == "nvidia":
+        return False
+    if cdi and doc.get("features", {}).get("cdi") is True:
+        return False
+    return True
 
 
 def ctk(verb, path, default, cdi):
@@ -165,7 +197,16 @@ def one(i, r):
         eq(once.count(b"\n"), once.count(b"\r\n"), f"file {i}: CRLF kept")
     ctk("unconfigure", path, default, cdi)
     back = read(path)
-    if back != raw:
+    if not exact_inverse(doc, default, cdi):
+        left = json.loads(back.decode("utf-8-sig"))
+        old = doc.get("runtimes", {}).get("nvidia")
+        if isinstance(old, dict) and old.get("path") == PATH or old is None:
+            assert "nvidia" not in left.get("runtimes", {}), f"file {i}: runtime left: {back!r}"
+        else:
+            eq(left["runtimes"]["nvidia"], old, f"file {i}: the old entry put back")
+        eq(left.get("default-runtime"), None if doc.get("default-runtime") == "nvidia"
+           else doc.get("default-runtime"), f"file {i}: default runtime")
+    elif back != raw:
         raise AssertionError(f"file {i}: unconfigure did not give the original back\n"
                              f"original: {raw!r}\nconfigured: {once!r}\nback: {back!r}")
     for f in (path, path + ".nctk.bak"):

@@ -209,18 +209,41 @@ static void test_already_there(void **state) {
         assert_string_equal(out, in);
 }
 
-/* Documented limits: a value configure replaced is not restored; unconfigure leaves defaults. */
+/* What configure replaced is recorded in the entry ("nctk-replaced") and put back by unconfigure.
+ */
 static void test_replaced_values(void **state) {
         const char *in = "{\n  \"runtimes\": {\"nvidia\": {\"path\": \"/old\"}},\n"
                          "  \"default-runtime\": \"runc\",\n  \"features\": {\"cdi\": false}\n}";
         _cleanup_free_ char *out = configure(in, &all);
+        _cleanup_free_ char *twice = configure(out, &all);
         _cleanup_free_ char *back = unconfigure(out, &all);
+        _cleanup_free_ char *back_plain = unconfigure(out, &plain);
 
         (void) state;
         assert_string_equal(out, "{\n  \"runtimes\": {\"nvidia\": {\"path\": \"" PATH
-                                 "\", \"args\": []}},\n  \"default-runtime\": \"nvidia\",\n"
+                                 "\", \"args\": [], \"nctk-replaced\": {\"default-runtime\": "
+                                 "\"runc\", \"cdi\": false, \"runtime\": {\"path\": \"/old\"}}}},\n"
+                                 "  \"default-runtime\": \"nvidia\",\n"
                                  "  \"features\": {\"cdi\": true}\n}");
-        assert_string_equal(back, "{}");
+        assert_string_equal(twice, out);
+        assert_string_equal(back, in);
+        /* The record says what to put back even without --cdi.enabled. */
+        assert_string_equal(back_plain, in);
+}
+
+/* A second configure with more flags keeps the first one's record and adds to it. */
+static void test_replaced_in_steps(void **state) {
+        const char *in =
+                "{\n  \"default-runtime\": \"crun\",\n  \"features\": {\"cdi\": false}\n}\n";
+        _cleanup_free_ char *one =
+                configure(in, &(struct engine_runtime){"nvidia", PATH, true, false});
+        _cleanup_free_ char *two = configure(one, &all);
+        _cleanup_free_ char *back = unconfigure(two, &all);
+
+        (void) state;
+        assert_non_null(strstr(two, "\"nctk-replaced\": {\n        \"default-runtime\": \"crun\",\n"
+                                    "        \"cdi\": false\n      }"));
+        assert_string_equal(back, in);
 }
 
 static void test_unconfigure_keeps_others(void **state) {
@@ -333,6 +356,7 @@ int main(void) {
                 cmocka_unit_test(test_laws),
                 cmocka_unit_test(test_already_there),
                 cmocka_unit_test(test_replaced_values),
+                cmocka_unit_test(test_replaced_in_steps),
                 cmocka_unit_test(test_unconfigure_keeps_others),
                 cmocka_unit_test(test_malformed),
                 cmocka_unit_test(test_deep),
