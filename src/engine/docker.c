@@ -10,7 +10,12 @@
  *    '{'; removing the only member of the top level takes the same out;
  *  - into an existing empty "runtimes" or "features" object it goes as ' ' + member right after
  *    '{'. A fresh "runtimes"/"features" object never starts with "{ \"", so unconfigure can tell
- *    that the object was there before it and keep it, empty as it was, instead of removing it. */
+ *    that the object was there before it and keep it, empty as it was, instead of removing it.
+ * A value configure replaces (a "default-runtime", "features.cdi", a runtime entry of the same
+ * name with another path) is kept, as raw text, in the new entry's "nctk-replaced" object, and
+ * unconfigure splices it back. So unconfigure(configure(x)) == x for every x except one where
+ * configure found (part of) its work done already (an entry with the same path, the default
+ * already NAME, cdi already true), and a blank file, which comes back as "{}". */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -116,7 +116,7 @@ static int myers(struct script *s, size_t a0, size_t n, size_t b0, size_t m) {
         long max = (long) (n + m), width = 2 * max + 1, d, x = (long) n, y = (long) m;
         _cleanup_free_ long *trace = NULL;
         _cleanup_free_ struct op *rev = NULL;
-        size_t nrev = 0, start = s->n;
+        size_t nrev = 0;
         int r = myers_trace(s->a + a0, n, s->b + b0, m, &trace, &d);
 
         if (r < 0)
@@ -159,7 +159,6 @@ static int myers(struct script *s, size_t a0, size_t n, size_t b0, size_t m) {
         for (size_t i = nrev; i > 0; i--)
                 if (push(s, rev[i - 1].kind, rev[i - 1].a, rev[i - 1].b) < 0)
                         return -ENOMEM;
-        (void) start;
         return 0;
 }
 
