@@ -82,8 +82,15 @@ static int scan_escape(struct scan *sc) {
                 sc->pos++;
                 return 0;
         }
-        if (sc->s[sc->pos] != 'u')
-                return scan_fail(sc, "invalid escape '\\%c' in a string", sc->s[sc->pos]);
+        if (sc->s[sc->pos] != 'u') {
+                unsigned char c = (unsigned char) sc->s[sc->pos];
+
+                /* The character goes into a one-line message: only printable ones as they are. */
+                if (c > 0x20 && c < 0x7f)
+                        return scan_fail(sc, "invalid escape '\\%c' in a string", c);
+                return scan_fail(sc, "invalid escape (a backslash before byte 0x%02x) in a string",
+                                 c);
+        }
         for (int i = 1; i <= 4; i++)
                 if (sc->pos + (size_t) i >= sc->len || hex_value(sc->s[sc->pos + (size_t) i]) < 0)
                         return scan_fail(sc, "'\\u' needs four hexadecimal digits");

@@ -184,7 +184,11 @@ static int build_script(struct script *s) {
         for (size_t i = 0; i < pre; i++)
                 if (push(s, OP_EQUAL, i, i) < 0)
                         return -ENOMEM;
-        r = myers(s, pre, na - pre - suf, pre, nb - pre - suf);
+        /* One side empty: the middle is all deletions or all insertions. */
+        if (na - pre - suf == 0 || nb - pre - suf == 0)
+                r = -E2BIG;
+        else
+                r = myers(s, pre, na - pre - suf, pre, nb - pre - suf);
         if (r == -E2BIG)
                 r = replace_all(s, pre, na - pre - suf, pre, nb - pre - suf);
         if (r < 0)
