@@ -304,6 +304,8 @@ static void test_malformed(void **state) {
                 {"\xef\xbb\xbf{\"a\" 1}", "line 1, column 6: expected ':'"},
                 {"{\"\xc3\xa9\": x}", "line 1, column 7: expected a value"},
                 {"{\"a\": \"\\x\"}", "invalid escape"},
+                {"{\"a\": \"\\\n\"}",
+                 "line 1, column 9: invalid escape (a backslash before byte 0x0a)"},
                 {"{\"a\": \"\\u12\"}", "four hexadecimal digits"},
                 {"{\"a\": -}", "invalid number"},
                 {"{\"a\": 1.}", "digits must follow '.'"},
