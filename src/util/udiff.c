@@ -111,55 +111,33 @@ static int myers_trace(const struct line *a, size_t n, const struct line *b, siz
         return -EINVAL; /* unreachable: D <= N + M */
 }
 
-/* Appends the script of a[A0..A0+N) into b[B0..B0+M), in order. */
+/* Appends the script of a[A0..A0+N) into b[B0..B0+M), in order: the trace walked back from
+ * (N, M), each round one snake of equal lines and the one edit before it. */
 static int myers(struct script *s, size_t a0, size_t n, size_t b0, size_t m) {
         long max = (long) (n + m), width = 2 * max + 1, d, x = (long) n, y = (long) m;
         _cleanup_free_ long *trace = NULL;
-        _cleanup_free_ struct op *rev = NULL;
-        size_t nrev = 0;
+        struct script rev = {};
         int r = myers_trace(s->a + a0, n, s->b + b0, m, &trace, &d);
 
-        if (r < 0)
-                return r;
-        for (; d >= 0; d--) {
-                const long *pv = d > 0 ? trace + (d - 1) * width : NULL;
-                long k = x - y, pk, px, py;
+        for (; r >= 0 && d > 0; d--) {
+                const long *pv = trace + (d - 1) * width;
+                long k = x - y;
+                bool down = k == -d || (k != d && pv[max + k - 1] < pv[max + k + 1]);
+                long pk = down ? k + 1 : k - 1, px = pv[max + pk], py = px - pk;
 
-                if (d == 0) {
-                        pk = k, px = 0, py = 0;
-                } else {
-                        pk = k == -d || (k != d && pv[max + k - 1] < pv[max + k + 1]) ? k + 1
-                                                                                      : k - 1;
-                        px = pv[max + pk], py = px - pk;
-                }
-                while (x > (pk == k + 1 ? px : px + 1) && y > (pk == k + 1 ? py + 1 : py) &&
-                       d > 0) {
-                        x--, y--;
-                        struct op *o = ARRAY_PUSH(rev, nrev);
-                        if (!o)
-                                return -ENOMEM;
-                        *o = (struct op){OP_EQUAL, a0 + (size_t) x, b0 + (size_t) y};
-                }
-                while (d == 0 && x > 0) {
-                        x--, y--;
-                        struct op *o = ARRAY_PUSH(rev, nrev);
-                        if (!o)
-                                return -ENOMEM;
-                        *o = (struct op){OP_EQUAL, a0 + (size_t) x, b0 + (size_t) y};
-                }
-                if (d == 0)
-                        break;
-                struct op *o = ARRAY_PUSH(rev, nrev);
-                if (!o)
-                        return -ENOMEM;
-                *o = pk == k + 1 ? (struct op){OP_INSERT, a0 + (size_t) px, b0 + (size_t) py}
-                                 : (struct op){OP_DELETE, a0 + (size_t) px, b0 + (size_t) py};
+                while (r >= 0 && x > px + !down && y > py + down)
+                        x--, y--, r = push(&rev, OP_EQUAL, a0 + (size_t) x, b0 + (size_t) y);
+                if (r >= 0)
+                        r = push(&rev, down ? OP_INSERT : OP_DELETE, a0 + (size_t) px,
+                                 b0 + (size_t) py);
                 x = px, y = py;
         }
-        for (size_t i = nrev; i > 0; i--)
-                if (push(s, rev[i - 1].kind, rev[i - 1].a, rev[i - 1].b) < 0)
-                        return -ENOMEM;
-        return 0;
+        while (r >= 0 && x > 0)
+                x--, y--, r = push(&rev, OP_EQUAL, a0 + (size_t) x, b0 + (size_t) y);
+        for (size_t i = rev.n; r >= 0 && i > 0; i--)
+                r = push(s, rev.ops[i - 1].kind, rev.ops[i - 1].a, rev.ops[i - 1].b);
+        free(rev.ops);
+        return r;
 }
 
 /* Too large for the trace: the middle as one deletion and one insertion. */
