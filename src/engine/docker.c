@@ -137,7 +137,8 @@ static int doc_splice(struct doc *d, size_t off, size_t del, const char *ins, si
 }
 
 static void put(FILE *f, struct span s) {
-        fwrite(s.p, 1, s.n, f);
+        if (s.n > 0) /* an empty span may have no pointer */
+                fwrite(s.p, 1, s.n, f);
 }
 
 static void put_indent(FILE *f, const struct style *st, unsigned depth) {
