@@ -1,8 +1,8 @@
 /* Unified diff: the lines both texts share at the start and the end are set aside, Myers' greedy
- * O(ND) algorithm finds a shortest edit script for the rest, and hunks with three lines of context
- * are printed with every deletion of a change before its insertions, as diff(1) does. A config
- * edit changes a few lines; when the script would need too much memory the middle is printed as
- * one replacement, still a correct diff. */
+ * algorithm (time in the size times the edit distance) finds a shortest edit script for the rest,
+ * and hunks with three lines of context are printed with every deletion of a change before its
+ * insertions, as diff(1) does. A config edit changes a few lines; when the script would need too
+ * much memory the middle is printed as one replacement, still a correct diff. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

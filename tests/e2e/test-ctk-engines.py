@@ -17,12 +17,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("engines_harness", os.path.join(HERE, "test-engines.py"))
-te = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(te)  # defines its cases without running them
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)  # defines its cases without running them
 from tap import eq  # noqa: E402
 
-NCTK = te.NCTK
-WORK = te.WORK
+NCTK = harness.NCTK
+WORK = harness.WORK
 DAEMON_JSON = os.path.join(WORK, "ctk", "daemon.json")
 # Busy and unusually indented: three spaces, a tab-indented object, members on one line.
 BUSY = """{
@@ -49,7 +49,7 @@ def case(fn):
 
 
 def ctk(*args):
-    p = te.run([NCTK, "ctk", *args], check=False)
+    p = harness.run([NCTK, "ctk", *args], check=False)
     eq(p.returncode, 0, f"nvidia-ctk {' '.join(args)}: {p.stderr}")
     return p
 
@@ -61,18 +61,18 @@ def read(path):
 
 def start_dockerd():
     """dockerd on DAEMON_JSON, with the hook directory first on its PATH."""
-    te.STATE["docker"] = None
-    te.engines("engines_start_docker", DAEMON_JSON, te.HOOK_DIR)
+    harness.STATE["docker"] = None
+    harness.engines("engines_start_docker", DAEMON_JSON, harness.HOOK_DIR)
 
 
 def docker_info():
-    p = te.ok(te.sh([te.DOCKER, "info", "--format", "{{json .}}"]), "docker info")
+    p = harness.ok(harness.sh([harness.DOCKER, "info", "--format", "{{json .}}"]), "docker info")
     return json.loads(p.stdout)
 
 
 @case
 def engines_start_and_import():
-    te.engines_start_and_import()
+    harness.engines_start_and_import()
 
 
 @case
@@ -81,37 +81,37 @@ def docker_busy_daemon_json_runtime_nvidia():
     with open(DAEMON_JSON, "w") as f:
         f.write(BUSY)
     p = ctk("runtime", "configure", "--runtime=docker", "--config", DAEMON_JSON,
-            "--nvidia-runtime-path", te.SHIM)
+            "--nvidia-runtime-path", harness.SHIM)
     assert "systemctl restart docker" in p.stdout, p.stdout
     start_dockerd()
     info = docker_info()
-    eq(info["Runtimes"].get("nvidia", {}).get("path"), te.SHIM, f"docker info runtimes {info['Runtimes']}")
+    eq(info["Runtimes"].get("nvidia", {}).get("path"), harness.SHIM, f"docker info runtimes {info['Runtimes']}")
     assert "crun" in info["Runtimes"], info["Runtimes"]
     eq(info["DefaultRuntime"], "runc", "default runtime")
     eq(info["LoggingDriver"], "json-file", "the file's other keys still apply")
     eq(info["RegistryConfig"]["Mirrors"], ["https://mirror.example.com/"], "registry mirrors")
-    p = te.ok(te.sh([te.DOCKER, "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=1",
-                     te.IMAGE, "/bin/sh", "-c", te.script_for([1])]), "docker run --runtime=nvidia")
-    te.check_gpus(p.stdout, [1])
+    p = harness.ok(harness.sh([harness.DOCKER, "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=1",
+                     harness.IMAGE, "/bin/sh", "-c", harness.script_for([1])]), "docker run --runtime=nvidia")
+    harness.check_gpus(p.stdout, [1])
 
 
 @case
 def docker_set_as_default_run_and_build():
     ctk("runtime", "configure", "--runtime=docker", "--config", DAEMON_JSON,
-        "--nvidia-runtime-path", te.SHIM, "--nvidia-set-as-default")
+        "--nvidia-runtime-path", harness.SHIM, "--nvidia-set-as-default")
     start_dockerd()
     eq(docker_info()["DefaultRuntime"], "nvidia", "default runtime")
-    p = te.ok(te.sh([te.DOCKER, "run", "--rm", "-e", "NVIDIA_VISIBLE_DEVICES=2", te.IMAGE,
-                     "/bin/sh", "-c", te.script_for([2])]), "plain docker run")
-    te.check_gpus(p.stdout, [2])
+    p = harness.ok(harness.sh([harness.DOCKER, "run", "--rm", "-e", "NVIDIA_VISIBLE_DEVICES=2", harness.IMAGE,
+                     "/bin/sh", "-c", harness.script_for([2])]), "plain docker run")
+    harness.check_gpus(p.stdout, [2])
     d = os.path.join(WORK, "ctk-build")
     os.makedirs(d)
     with open(os.path.join(d, "Dockerfile"), "w") as f:
-        f.write(f"FROM {te.IMAGE}\nENV NVIDIA_VISIBLE_DEVICES=3\nRUN {te.script_for([3])}\n")
-    p = te.ok(te.sh([te.DOCKER, "build", "--rm", "--force-rm", "-t", f"{te.IMAGE}-ctk", d],
+        f.write(f"FROM {harness.IMAGE}\nENV NVIDIA_VISIBLE_DEVICES=3\nRUN {harness.script_for([3])}\n")
+    p = harness.ok(harness.sh([harness.DOCKER, "build", "--rm", "--force-rm", "-t", f"{harness.IMAGE}-ctk", d],
                     timeout=300, env={"DOCKER_BUILDKIT": "0"}), "DOCKER_BUILDKIT=0 docker build")
-    te.check_gpus(p.stdout, [3])
-    te.ok(te.sh([te.DOCKER, "rmi", f"{te.IMAGE}-ctk"]), "docker rmi")
+    harness.check_gpus(p.stdout, [3])
+    harness.ok(harness.sh([harness.DOCKER, "rmi", f"{harness.IMAGE}-ctk"]), "docker rmi")
 
 
 @case
@@ -130,11 +130,11 @@ def podman_oci_hook():
     os.makedirs(d)
     hook_json = os.path.join(d, "oci-nvidia-hook.json")
     ctk("runtime", "configure", "--runtime=crio", "--config-mode=oci-hook", "--oci-hook-path",
-        hook_json, "--nvidia-runtime-hook-path", te.SHIM_HOOK)
-    p = te.ok(te.sh([te.PODMAN, "--runtime", "runc", "--hooks-dir", d, "run", "--rm", *te.PODMAN_RUN,
-                     "--cap-add", "MKNOD", "-e", "NVIDIA_VISIBLE_DEVICES=0", te.PODMAN_IMAGE,
-                     "/bin/sh", "-c", te.script_for([0])]), "podman run with our hooks.d JSON")
-    te.check_gpus(p.stdout, [0])
+        hook_json, "--nvidia-runtime-hook-path", harness.SHIM_HOOK)
+    p = harness.ok(harness.sh([harness.PODMAN, "--runtime", "runc", "--hooks-dir", d, "run", "--rm", *harness.PODMAN_RUN,
+                     "--cap-add", "MKNOD", "-e", "NVIDIA_VISIBLE_DEVICES=0", harness.PODMAN_IMAGE,
+                     "/bin/sh", "-c", harness.script_for([0])]), "podman run with our hooks.d JSON")
+    harness.check_gpus(p.stdout, [0])
     ctk("runtime", "unconfigure", "--runtime=crio", "--config-mode=oci-hook", "--oci-hook-path",
         hook_json)
     eq(os.listdir(d), [], "unconfigure removed the hooks.d JSON")
@@ -142,23 +142,23 @@ def podman_oci_hook():
 
 @case
 def stop_leaves_nothing():
-    te.stop_leaves_nothing()
+    harness.stop_leaves_nothing()
 
 
 def main():
-    if te.engines("engines_installed", check=False).returncode != 0:
+    if harness.engines("engines_installed", check=False).returncode != 0:
         print("1..0 # SKIP docker.io, containerd, podman not installed (bash scripts/engines.sh install)")
         return 0
-    te._tests.clear()
+    harness._tests.clear()
     for fn in CASES:
-        te.test(fn)
+        harness.test(fn)
     try:
-        return te.run_all()
+        return harness.run_all()
     finally:
-        te.engines("engines_stop", check=False)
+        harness.engines("engines_stop", check=False)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, te._terminate)
-    signal.signal(signal.SIGHUP, te._terminate)
+    signal.signal(signal.SIGTERM, harness._terminate)
+    signal.signal(signal.SIGHUP, harness._terminate)
     sys.exit(1 if main() else 0)

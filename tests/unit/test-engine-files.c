@@ -43,7 +43,7 @@ static void test_crio(void **state) {
 
 static void test_ocihook(void **state) {
         struct engine_text t = {};
-        json_t *doc, *hook;
+        json_t *doc, *hook, *want;
 
         (void) state;
         assert_int_equal(ocihook_json("/opt/nv/bin/nvidia-container-runtime-hook", &t, NULL), 0);
@@ -53,13 +53,16 @@ static void test_ocihook(void **state) {
         hook = json_object_get(doc, "hook");
         assert_string_equal(json_string_value(json_object_get(hook, "path")),
                             "/opt/nv/bin/nvidia-container-runtime-hook");
-        assert_true(json_equal(json_object_get(hook, "args"),
-                               json_pack("[ss]", "nvidia-container-runtime-hook", "prestart")));
+        want = json_pack("[ss]", "nvidia-container-runtime-hook", "prestart");
+        assert_true(json_equal(json_object_get(hook, "args"), want));
+        json_decref(want);
         assert_string_equal(json_string_value(json_array_get(json_object_get(hook, "env"), 0)),
                             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"
                             "/opt/nv/bin");
         assert_true(json_is_true(json_object_get(json_object_get(doc, "when"), "always")));
-        assert_true(json_equal(json_object_get(doc, "stages"), json_pack("[s]", "prestart")));
+        want = json_pack("[s]", "prestart");
+        assert_true(json_equal(json_object_get(doc, "stages"), want));
+        json_decref(want);
         json_decref(doc);
         engine_text_free(&t);
         assert_int_equal(ocihook_json("/usr/bin/nvidia-container-runtime-hook", &t, NULL), 0);
