@@ -170,18 +170,18 @@ static const char *const shapes[] = {
         "{ }",
         "\n{\n}\n\n",
         "{\"a\":1}",
-        "{\n    \"log-driver\": \"json-file\",\n    \"log-opts\": {\n        \"max-size\": "
-        "\"10m\",\n"
-        "        \"max-file\": \"3\"\n    },\n    \"registry-mirrors\": [\"https://m.example\"],\n"
-        "    \"runtimes\": {\n        \"runc2\": {\n            \"path\": \"/usr/bin/runc\"\n"
-        "        }\n    },\n    \"features\": {\"buildkit\": true}\n}\n",
+        ("{\n    \"log-driver\": \"json-file\",\n    \"log-opts\": {\n        \"max-size\": "
+         "\"10m\",\n"
+         "        \"max-file\": \"3\"\n    },\n    \"registry-mirrors\": [\"https://m.example\"],\n"
+         "    \"runtimes\": {\n        \"runc2\": {\n            \"path\": \"/usr/bin/runc\"\n"
+         "        }\n    },\n    \"features\": {\"buildkit\": true}\n}\n"),
         "{\n   \"a\" : 1 ,\n      \"b\":{\"c\":null}\n}",
         "{\n\t\"a\": [1, 2],\n\t\"b\": {\n\t\t\"c\": false\n\t}\n}\n",
         "{\r\n  \"a\": \"x\\r\\n\",\r\n  \"b\": [\r\n    1\r\n  ]\r\n}\r\n",
         "\xef\xbb\xbf{\n  \"a\": 1\n}\n",
         "{\"a\": [[1, [2, {\"b\": []}]], {}], \"x\": -1.5e+3, \"y\": 0, \"z\": 1E-2}",
-        "{\"k\\u00e9y\": \"caf\\u00e9 \\ud83d\\ude00\", \"emoji\": \"\xf0\x9f\x98\x80\", "
-        "\"q\": \"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+        ("{\"k\\u00e9y\": \"caf\\u00e9 \\ud83d\\ude00\", \"emoji\": \"\xf0\x9f\x98\x80\", "
+         "\"q\": \"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}"),
         "{\"runtime\\u0073\": {\"crun\": {\"path\": \"crun\"}}}",
         "{\n  \"runtimes\": {\n  }\n}",
         "{\"features\":{},\"runtimes\":{}}",
