@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
         meson ninja-build pkg-config gcc clang libc6-dev
         libjansson-dev libcmocka-dev libclang-rt-14-dev
-        valgrind python3 busybox-static runc crun shellcheck codespell clang-format
+        valgrind python3 busybox-static runc crun shellcheck codespell clang-format patch
 )
 
 missing=()

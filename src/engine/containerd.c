@@ -146,6 +146,8 @@ static int unset_remembered(struct toml_edit *e, const char *const *path, size_t
         return remove ? toml_edit_remove(e, path, n, key, err) : 0;
 }
 
+#define CDI_ANNOTATIONS_LIST "[\"cdi.k8s.io/*\"]"
+
 /* What a new runtime table holds: a copy of runc's keys (so its options, SystemdCgroup among
  * them, carry over, as the reference does), BinaryName set to our path. */
 struct runtime_copy {
@@ -225,9 +227,22 @@ static int runtime_copy_fill(struct runtime_copy *c, const struct toml_edit *e,
                              qpath);
         if (r >= 0 && !has_entry(c->table, c->n_table, "runtime_type"))
                 r = copy_add(c, false, strdup("runtime_type"), strdup(RUNC_V2));
+        /* containerd 1.6's CRI passes a container's annotations into its OCI spec only where
+         * the runtime lists them; the device plugin's CDI annotations must get through. */
+        if (r >= 0 && !has_entry(c->table, c->n_table, "container_annotations"))
+                r = copy_add(c, false, strdup("container_annotations"),
+                             strdup(CDI_ANNOTATIONS_LIST));
         if (r >= 0 && !has_entry(c->options, c->n_options, "BinaryName"))
                 r = copy_add(c, true, strdup("BinaryName"), strdup(qpath));
         return r;
+}
+
+/* KEY = VALUE in the runtime's table at PATH, unless the table sets KEY already. */
+static int set_if_missing(struct toml_edit *e, const char *const *path, const char *key,
+                          const char *value, struct nctk_error **err) {
+        int r = toml_edit_find(e, path, P_RUNTIME, key, NULL, err);
+
+        return r != 0 ? (r < 0 ? r : 0) : toml_edit_set(e, path, P_RUNTIME, key, value, err);
 }
 
 /* The runtime's table, new from runc's in SRC or, when there, with runtime_type and
@@ -241,9 +256,10 @@ static int add_runtime(struct toml_edit *e, const struct toml_edit *src, const c
         if (r < 0)
                 return r;
         if (r > 0) {
-                r = toml_edit_find(e, path, P_RUNTIME, "runtime_type", NULL, err);
-                if (r == 0)
-                        r = toml_edit_set(e, path, P_RUNTIME, "runtime_type", RUNC_V2, err);
+                r = set_if_missing(e, path, "runtime_type", RUNC_V2, err);
+                if (r >= 0)
+                        r = set_if_missing(e, path, "container_annotations", CDI_ANNOTATIONS_LIST,
+                                           err);
                 return r < 0 ? r : toml_edit_set(e, path, P_OPTIONS, "BinaryName", qpath, err);
         }
         memcpy(runc, path, sizeof(runc));

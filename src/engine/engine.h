@@ -39,6 +39,10 @@ int docker_configure(const char *in, size_t len, const struct engine_runtime *rt
                      struct engine_text *out, struct nctk_error **err);
 int docker_unconfigure(const char *in, size_t len, const struct engine_runtime *rt,
                        struct engine_text *out, struct nctk_error **err);
+/* More on docker: a value configure replaces (another "default-runtime", "cdi": false, an entry
+ * NAME with another path) is kept in the entry as "nctk-replaced": {...} and unconfigure puts it
+ * back; unconfigure also removes a "default-runtime" NAME, and "features.cdi" only with
+ * cdi_enabled (or when recorded). A blank IN comes back from unconfigure(configure()) as "{}". */
 
 /* containerd.c: /etc/containerd/config.toml, config versions 1 (containerd 1.x without a
  * version line), 2 (1.x) and 3 (2.x), or a drop-in file. The runtime table of the CRI plugin

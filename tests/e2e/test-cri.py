@@ -233,22 +233,28 @@ state = "{RUN}/state"
 
 
 def register_runtime(config_path):
-    """Registers the shim as runtime handler `nvidia` in containerd's CONFIG_PATH: what
-    `nvidia-ctk runtime configure --runtime=containerd --config=CONFIG_PATH
-    --nvidia-runtime-path=SHIM` does, and the one place to swap for it. Beyond the runtime
-    and its BinaryName, the CRI path needs container_annotations: containerd 1.6 copies a CRI
-    container annotation into config.json only when it matches one of these patterns, and the
-    device plugin's cdi-annotations strategy depends on it. Root keeps runc's state in ours."""
-    with open(config_path, "a") as f:
-        f.write(f"""
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]
-      runtime_type = "io.containerd.runc.v2"
-      container_annotations = ["cdi.k8s.io/*"]
-
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia.options]
-        BinaryName = "{SHIM}"
-        Root = "{RUN}/runc"
-""")
+    """Registers the shim as runtime handler `nvidia` the way a user does: `nvidia-ctk runtime
+    configure --runtime=containerd`, with its default layout (a drop-in imported by the main
+    config). The drop-in must carry container_annotations: containerd 1.6 copies a CRI container
+    annotation into config.json only when it matches one of these patterns, and the device
+    plugin's cdi-annotations strategy depends on it. Root (added here, not by configure) keeps
+    runc's state in ours."""
+    dropin = os.path.join(ROOT, "conf.d", "99-nvidia.toml")
+    os.makedirs(os.path.dirname(dropin), exist_ok=True)
+    out = subprocess.run([NCTK, "ctk", "runtime", "configure", "--runtime=containerd",
+                          f"--config={config_path}", f"--drop-in-config={dropin}",
+                          f"--nvidia-runtime-path={SHIM}"],
+                         capture_output=True, text=True, check=True)
+    assert "restart containerd" in out.stdout + out.stderr, out
+    with open(config_path) as f:
+        assert f"{ROOT}/conf.d/*.toml" in f.read(), "the main config imports the drop-in"
+    with open(dropin) as f:
+        text = f.read()
+    assert 'container_annotations = ["cdi.k8s.io/*"]' in text, text
+    line = f'BinaryName = "{SHIM}"'
+    assert line in text, text
+    with open(dropin, "w") as f:
+        f.write(text.replace(line, f'{line}\n        Root = "{RUN}/runc"', 1))
 
 
 def start_containerd():

@@ -60,6 +60,8 @@ def expected(doc, version, default, cdi):
     if isinstance(rt.get("options"), dict) and "inline" in rt["options"]:
         del rt["options"]  # written inline in runc (the generator marks it): left out
     rt.setdefault("runtime_type", "io.containerd.runc.v2")
+    # containerd 1.6's CRI passes a container's annotations only where the runtime lists them
+    rt.setdefault("container_annotations", ["cdi.k8s.io/*"])
     rt.setdefault("options", {})["BinaryName"] = PATH
     runtimes[NAME] = rt
     if default:

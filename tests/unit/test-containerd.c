@@ -50,7 +50,8 @@ static void test_empty(void **state) {
                 "", &plain, 2,
                 "version = 2\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n"
+                "container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
                 "BinaryName = \"/usr/bin/nvidia-ctr\"\n",
                 false);
@@ -60,7 +61,8 @@ static void test_empty(void **state) {
                         "[plugins.\"io.containerd.cri.v1.runtime\".containerd]\n"
                         "default_runtime_name = \"nvidia\"\n\n"
                         "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
-                        "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                        "runtime_type = \"io.containerd.runc.v2\"\n"
+                        "container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                         "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia."
                         "options]\nBinaryName = \"/usr/bin/nvidia-ctr\"\n",
                         false);
@@ -104,7 +106,8 @@ static void test_v2(void **state) {
                 "            BinaryName = \"\"\n"
                 "            SystemdCgroup = true\n\n"
                 "        [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "          runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "          runtime_type = \"io.containerd.runc.v2\"\n"
+                "          container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                 "          [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia."
                 "options]\n"
                 "            BinaryName = \"/usr/bin/nvidia-ctr\"\n"
@@ -123,7 +126,8 @@ static void test_v1(void **state) {
                 "# v1: no version line\r\n[plugins.cri.containerd]\r\n"
                 "  snapshotter = \"overlayfs\"\r\n  default_runtime_name = \"nvidia\"\r\n\r\n"
                 "[plugins.cri.containerd.runtimes.nvidia]\r\n"
-                "  runtime_type = \"io.containerd.runc.v2\"\r\n\r\n"
+                "  runtime_type = \"io.containerd.runc.v2\"\r\n"
+                "  container_annotations = [\"cdi.k8s.io/*\"]\r\n\r\n"
                 "[plugins.cri.containerd.runtimes.nvidia.options]\r\n"
                 "  BinaryName = \"/usr/bin/nvidia-ctr\"\r\n\r\n"
                 "[plugins.cri]\r\n  enable_cdi = true\r\n",
@@ -158,7 +162,8 @@ static void test_v3(void **state) {
                 "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n"
                 "          SystemdCgroup = false\n\n"
                 "      [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
-                "        runtime_type = 'io.containerd.runc.v2'\n\n"
+                "        runtime_type = 'io.containerd.runc.v2'\n"
+                "        container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                 "        [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia."
                 "options]\n"
                 "          SystemdCgroup = false\n"
@@ -181,7 +186,8 @@ static void test_existing_runtime(void **state) {
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
                 "  BinaryName = \"/usr/bin/nvidia-ctr\" # old one\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "  runtime_type = \"io.containerd.runc.v2\"\n",
+                "  runtime_type = \"io.containerd.runc.v2\"\n"
+                "  container_annotations = [\"cdi.k8s.io/*\"]\n",
                 false);
         assert_int_equal(containerd_unconfigure(in, strlen(in), &plain, &out, NULL), 0);
         assert_string_equal(out.data, "version = 2\n");
@@ -200,7 +206,8 @@ static void test_inline_runc(void **state) {
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes]\n"
                 "runc = { runtime_type = \"io.containerd.runc.v2\" }\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n"
+                "container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
                 "BinaryName = \"/usr/bin/nvidia-ctr\"\n",
                 true);
@@ -227,7 +234,8 @@ static void test_dropin(void **state) {
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
                 "BinaryName = \"\"\nSystemdCgroup = true\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                "runtime_type = \"io.containerd.runc.v2\"\n"
+                "container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                 "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
                 "BinaryName = \"/usr/bin/nvidia-ctr\"\nSystemdCgroup = true\n");
         assert_int_equal(containerd_unconfigure(out.data, out.len, &all, &back, NULL), 0);
@@ -250,7 +258,8 @@ static void test_dropin(void **state) {
         assert_string_equal(
                 out.data, "version = 3\n\n"
                           "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia]\n"
-                          "runtime_type = \"io.containerd.runc.v2\"\n\n"
+                          "runtime_type = \"io.containerd.runc.v2\"\n"
+                          "container_annotations = [\"cdi.k8s.io/*\"]\n\n"
                           "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia."
                           "options]\nBinaryName = \"/usr/bin/nvidia-ctr\"\n");
         engine_text_free(&out);
