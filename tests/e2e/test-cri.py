@@ -237,8 +237,8 @@ def register_runtime(config_path):
     configure --runtime=containerd`, with its default layout (a drop-in imported by the main
     config). The drop-in must carry container_annotations: containerd 1.6 copies a CRI container
     annotation into config.json only when it matches one of these patterns, and the device
-    plugin's cdi-annotations strategy depends on it. Root (added here, not by configure) keeps
-    runc's state in ours."""
+    plugin's cdi-annotations strategy depends on it. runc's options are copied, Root among
+    them, which keeps runc's state in ours."""
     dropin = os.path.join(ROOT, "conf.d", "99-nvidia.toml")
     os.makedirs(os.path.dirname(dropin), exist_ok=True)
     out = subprocess.run([NCTK, "ctk", "runtime", "configure", "--runtime=containerd",
@@ -251,10 +251,8 @@ def register_runtime(config_path):
     with open(dropin) as f:
         text = f.read()
     assert 'container_annotations = ["cdi.k8s.io/*"]' in text, text
-    line = f'BinaryName = "{SHIM}"'
-    assert line in text, text
-    with open(dropin, "w") as f:
-        f.write(text.replace(line, f'{line}\n        Root = "{RUN}/runc"', 1))
+    assert f'BinaryName = "{SHIM}"' in text, text
+    assert text.count(f'Root = "{RUN}/runc"') == 2, "runc's options copied to the runtime"
 
 
 def start_containerd():
