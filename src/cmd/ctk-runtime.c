@@ -387,11 +387,20 @@ static int edit_containerd(const struct rt_args *a, struct change ch[2], struct 
         if (v == 0)
                 v = containerd_new_version();
         if (v < 0) {
+                struct engine_text none = {};
+
+                /* the editor's parse names the line and column of what is wrong */
+                if (v != -EOPNOTSUPP &&
+                    containerd_configure(src.data, src.len, &a->rt, 2, &none, err) < 0)
+                        v = nctk_error_prefix(err, "%s", a->config);
+                else
+                        v = nctk_error_set(err, -v, "%s: %s", a->config,
+                                           v == -EOPNOTSUPP ? "a config version nctk does not know "
+                                                              "(1, 2 and 3 are known)"
+                                                            : "not a containerd config");
+                engine_text_free(&none);
                 engine_text_free(&src);
-                return nctk_error_set(err, -v, "%s: %s", a->config,
-                                      v == -EOPNOTSUPP ? "a config version nctk does not know "
-                                                         "(1, 2 and 3 are known)"
-                                                       : "not a containerd config (not TOML?)");
+                return v;
         }
         if (!a->drop_in[0]) {
                 r = a->unconfigure

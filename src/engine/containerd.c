@@ -185,6 +185,25 @@ static int copy_add(struct runtime_copy *c, bool options, char *key, char *value
         return 0;
 }
 
+/* runc's container_annotations (an array of strings, as written: V, N bytes) with the CDI
+ * pattern added when it lacks it, since the copy must pass CDI annotations too. */
+static char *with_cdi(const char *v, size_t n) {
+        const char *open = memchr(v, '[', n);
+        char *out = NULL;
+        size_t i;
+
+        if (!open || memmem(v, n, "cdi.k8s.io/*", 12))
+                return strndup(v, n);
+        for (i = (size_t) (open - v) + 1; i < n && strchr(" \t\r\n", v[i]); i++)
+                ;
+        if (i < n && v[i] == ']') /* empty */
+                return strdup(CDI_ANNOTATIONS_LIST);
+        if (asprintf(&out, "%.*s\"cdi.k8s.io/*\", %.*s", (int) (open - v + 1), v,
+                     (int) (n - (size_t) (open - v + 1)), open + 1) < 0)
+                return NULL;
+        return out;
+}
+
 /* One key of runc's table, at REL (the path below runc) into C; BinaryName becomes QPATH. */
 static int copy_key(struct runtime_copy *c, const char *text, const struct toml_edit_key *k,
                     const char *const *rel, size_t n, const char *qpath) {
@@ -198,9 +217,13 @@ static int copy_key(struct runtime_copy *c, const char *text, const struct toml_
         r = toml_path_format(rel + options, n - options, &key);
         if (r < 0)
                 return r;
+        if (binary)
+                return copy_add(c, options, key, strdup(qpath));
+        if (!options && STREQ(key, "container_annotations"))
+                return copy_add(c, options, key,
+                                with_cdi(text + k->value_start, k->value_end - k->value_start));
         return copy_add(c, options, key,
-                        binary ? strdup(qpath)
-                               : strndup(text + k->value_start, k->value_end - k->value_start));
+                        strndup(text + k->value_start, k->value_end - k->value_start));
 }
 
 static bool has_entry(const struct toml_edit_entry *v, size_t n, const char *key) {

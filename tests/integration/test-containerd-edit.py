@@ -61,7 +61,9 @@ def expected(doc, version, default, cdi):
         del rt["options"]  # written inline in runc (the generator marks it): left out
     rt.setdefault("runtime_type", "io.containerd.runc.v2")
     # containerd 1.6's CRI passes a container's annotations only where the runtime lists them
-    rt.setdefault("container_annotations", ["cdi.k8s.io/*"])
+    ann = rt.get("container_annotations", [])
+    if "cdi.k8s.io/*" not in ann:
+        rt["container_annotations"] = ["cdi.k8s.io/*"] + list(ann)
     rt.setdefault("options", {})["BinaryName"] = PATH
     runtimes[NAME] = rt
     if default:

@@ -195,6 +195,35 @@ static void test_existing_runtime(void **state) {
 }
 
 /* runc written as an inline table: nothing to copy from, the runtime gets the plain keys. */
+/* runc's container_annotations are copied with the CDI pattern added: containerd 1.6 passes a
+ * CRI annotation into the spec only where the runtime lists it. */
+static void test_annotations_copied_with_cdi(void **state) {
+        static const char *const cases[][2] = {
+                {"[]", "container_annotations = [\"cdi.k8s.io/*\"]\n"},
+                {"[ \"a/*\" ]", "container_annotations = [\"cdi.k8s.io/*\",  \"a/*\" ]\n"},
+                {"[\"cdi.k8s.io/*\", \"b\"]",
+                 "container_annotations = [\"cdi.k8s.io/*\", \"b\"]\n"},
+        };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct engine_text out = {0};
+                char *in = NULL;
+
+                assert_true(asprintf(&in,
+                                     "version = 2\n"
+                                     "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes."
+                                     "runc]\ncontainer_annotations = %s\n",
+                                     cases[i][0]) > 0);
+                assert_int_equal(containerd_configure(in, strlen(in), &plain, 2, &out, NULL), 0);
+                /* runc's line is kept as it was; the runtime's copy has the pattern */
+                assert_non_null(strstr(out.data, in + strlen("version = 2\n")));
+                assert_non_null(strstr(strstr(out.data, "runtimes.nvidia]"), cases[i][1]));
+                engine_text_free(&out);
+                free(in);
+        }
+}
+
 static void test_inline_runc(void **state) {
         (void) state;
         check_configure(
@@ -346,6 +375,7 @@ int main(void) {
                 cmocka_unit_test(test_v1),
                 cmocka_unit_test(test_v3),
                 cmocka_unit_test(test_existing_runtime),
+                cmocka_unit_test(test_annotations_copied_with_cdi),
                 cmocka_unit_test(test_inline_runc),
                 cmocka_unit_test(test_dropin),
                 cmocka_unit_test(test_errors),
