@@ -50,6 +50,9 @@ int cli_join_arg(char **list, const char *item);
  * after printing a usage error. */
 int cli_request_option(struct cli_ctx *c, struct container_request *q, int opt, const char *arg);
 
+/* Takes --require EXPR into Q (configure, docker-args); 0, or -1 after printing a usage error. */
+int cli_require_option(const struct cli_ctx *c, struct container_request *q, const char *arg);
+
 /* The long options of a request, with values from OPT_REQUEST_BASE on. */
 enum {
         OPT_REQUEST_BASE = 0x200,

@@ -78,15 +78,6 @@ static int parse_pid(const struct cli_ctx *c, struct configure_target *t, const 
         return 0;
 }
 
-static int add_requirement(const struct cli_ctx *c, struct container_request *q, const char *arg) {
-        int r = container_request_add_requirement(q, arg);
-
-        if (r == -E2BIG)
-                return cli_input_error(c, "too many --require expressions (at most %d)",
-                                       REQUEST_REQUIRE_MAX);
-        return r < 0 ? cli_input_error(c, "out of memory") : 0;
-}
-
 static int parse_one(struct cli_ctx *c, struct container_request *q, struct configure_target *t,
                      int opt, char **argv) {
         int r = cli_request_option(c, q, opt, optarg);
@@ -95,7 +86,7 @@ static int parse_one(struct cli_ctx *c, struct container_request *q, struct conf
                 return r < 0 ? -1 : 0;
         switch (opt) {
         case 'p': return parse_pid(c, t, optarg);
-        case 'r': return add_requirement(c, q, optarg);
+        case 'r': return cli_require_option(c, q, optarg);
         case 'l': return 0; /* nothing is executed in the container: see the help */
         case OPT_NO_CGROUPS: t->no_cgroups = true; return 0;
         case OPT_NO_DEVBIND: t->no_devbind = true; return 0;

@@ -115,15 +115,6 @@ static int parse_format(const struct cli_ctx *c, enum format *f, const char *arg
         return 0;
 }
 
-static int add_requirement(const struct cli_ctx *c, struct container_request *q, const char *arg) {
-        int r = container_request_add_requirement(q, arg);
-
-        if (r == -E2BIG)
-                return cli_input_error(c, "too many --require expressions (at most %d)",
-                                       REQUEST_REQUIRE_MAX);
-        return r < 0 ? cli_input_error(c, "out of memory") : 0;
-}
-
 static int parse_one(struct cli_ctx *c, struct container_request *q, enum format *f, int opt,
                      char **argv) {
         int r = cli_request_option(c, q, opt, optarg);
@@ -131,7 +122,7 @@ static int parse_one(struct cli_ctx *c, struct container_request *q, enum format
         if (r != 0)
                 return r < 0 ? -1 : 0;
         switch (opt) {
-        case 'r': return add_requirement(c, q, optarg);
+        case 'r': return cli_require_option(c, q, optarg);
         case OPT_FORMAT: return parse_format(c, f, optarg);
         default:
                 return cli_input_error(c, "docker-args: unknown or incomplete option '%s'",

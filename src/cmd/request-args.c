@@ -84,3 +84,12 @@ int cli_request_option(struct cli_ctx *c, struct container_request *q, int opt, 
                 return 1;
         }
 }
+
+int cli_require_option(const struct cli_ctx *c, struct container_request *q, const char *arg) {
+        int r = container_request_add_requirement(q, arg);
+
+        if (r == -E2BIG)
+                return cli_input_error(c, "too many --require expressions (at most %d)",
+                                       REQUEST_REQUIRE_MAX);
+        return r < 0 ? cli_input_error(c, "out of memory") : 0;
+}

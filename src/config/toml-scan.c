@@ -11,6 +11,7 @@
 #include "config/toml-edit.h"
 #include "config/toml-scan.h"
 #include "config/toml.h"
+#include "util/hex.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -128,16 +129,6 @@ static bool is_bare(int c) {
                c == '-' || c == '_';
 }
 
-static int hex_value(int c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static int add_utf8(struct toml_buf *b, uint32_t cp) {
         char u[4];
         size_t n;
@@ -184,7 +175,7 @@ static int scan_escape(struct scan *sc, struct toml_buf *b) {
         digits = c == 'u' ? 4 : 8;
         sc->p++;
         for (int i = 0; i < digits; i++) {
-                int h = hex_value(peek(sc));
+                int h = hex_digit_value(peek(sc));
                 if (h < 0)
                         return scan_fail(sc, esc, "invalid \\%c escape in a string", c);
                 cp = cp << 4 | (uint32_t) h;

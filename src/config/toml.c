@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/toml-scan.h"
 #include "config/toml-tree.h"
 #include "config/toml.h"
 #include "util/fileio.h"
+#include "util/hex.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -44,39 +46,10 @@ struct key {
         size_t n;
 };
 
-struct buf {
-        char *s;
-        size_t len, cap;
-};
-
 static void key_release(struct key *k) {
         for (size_t i = 0; i < k->n; i++)
                 free(k->parts[i]);
         k->n = 0;
-}
-
-static void buf_release(struct buf *b) {
-        free(b->s);
-        b->s = NULL;
-}
-
-static int buf_put(struct buf *b, const char *s, size_t n) {
-        if (b->cap - b->len <= n) {
-                size_t cap = b->cap ? b->cap : 32;
-                char *ns;
-
-                while (cap - b->len <= n)
-                        cap *= 2;
-                ns = realloc(b->s, cap);
-                if (!ns)
-                        return -ENOMEM;
-                b->s = ns;
-                b->cap = cap;
-        }
-        memcpy(b->s + b->len, s, n);
-        b->len += n;
-        b->s[b->len] = '\0';
-        return 0;
 }
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -98,7 +71,7 @@ static int fail(struct parser *ps, const char *fmt, ...) {
 /* KEY for a message: quoted by the caller, with bytes that would break the line escaped and
  * long keys cut (at a character boundary, so that the message stays UTF-8). */
 static char *printable(const char *key) {
-        struct buf b = {};
+        struct toml_buf b = {};
         char hex[8];
 
         for (size_t i = 0; key[i]; i++) {
@@ -107,15 +80,15 @@ static char *printable(const char *key) {
                 int r;
 
                 if (cut) {
-                        r = buf_put(&b, "...", 3);
+                        r = toml_buf_add(&b, "...", 3);
                 } else if (c < 0x20 || c == 0x7f || c == '\'') {
                         snprintf(hex, sizeof(hex), "\\x%02X", c);
-                        r = buf_put(&b, hex, strlen(hex));
+                        r = toml_buf_add(&b, hex, strlen(hex));
                 } else {
-                        r = buf_put(&b, (const char *) &key[i], 1);
+                        r = toml_buf_add(&b, (const char *) &key[i], 1);
                 }
                 if (r < 0) {
-                        buf_release(&b);
+                        toml_buf_release(&b);
                         return NULL;
                 }
                 if (cut)
@@ -126,12 +99,13 @@ static char *printable(const char *key) {
 
 /* Parts 0..LAST of K joined by dots, for messages. */
 static char *key_name(const struct key *k, size_t last) {
-        struct buf b = {};
+        struct toml_buf b = {};
 
         for (size_t i = 0; i <= last && i < k->n; i++) {
                 _cleanup_free_ char *p = printable(k->parts[i]);
-                if (!p || (i > 0 && buf_put(&b, ".", 1) < 0) || buf_put(&b, p, strlen(p)) < 0) {
-                        buf_release(&b);
+                if (!p || (i > 0 && toml_buf_add(&b, ".", 1) < 0) ||
+                    toml_buf_add(&b, p, strlen(p)) < 0) {
+                        toml_buf_release(&b);
                         return NULL;
                 }
         }
@@ -301,23 +275,13 @@ static void put_utf8(char out[static 4], uint32_t cp, size_t *ret_len) {
 
 /* ---- strings ----------------------------------------------------------------------------- */
 
-static int hex_value(int c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-static int parse_unicode_escape(struct parser *ps, struct buf *b, int ndigits) {
+static int parse_unicode_escape(struct parser *ps, struct toml_buf *b, int ndigits) {
         uint32_t cp = 0;
         char out[4];
         size_t len;
 
         for (int i = 0; i < ndigits; i++) {
-                int h = hex_value(peek(ps));
+                int h = hex_digit_value(peek(ps));
                 if (h < 0)
                         return fail(ps, "invalid escape: \\%c needs %d hexadecimal digits",
                                     ndigits == 4 ? 'u' : 'U', ndigits);
@@ -327,11 +291,11 @@ static int parse_unicode_escape(struct parser *ps, struct buf *b, int ndigits) {
         if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                 return fail(ps, "invalid escape: U+%04X is not a Unicode scalar value", cp);
         put_utf8(out, cp, &len);
-        return buf_put(b, out, len);
+        return toml_buf_add(b, out, len);
 }
 
 /* The cursor is on the backslash. */
-static int parse_escape(struct parser *ps, struct buf *b) {
+static int parse_escape(struct parser *ps, struct toml_buf *b) {
         static const char from[] = "btnfr\"\\", to[] = "\b\t\n\f\r\"\\";
         const char *e;
         char tmp[16];
@@ -348,17 +312,17 @@ static int parse_escape(struct parser *ps, struct buf *b) {
                 return fail(ps, "invalid escape sequence: backslash followed by %s",
                             found(ps, tmp));
         ps->p++;
-        return buf_put(b, &to[e - from], 1);
+        return toml_buf_add(b, &to[e - from], 1);
 }
 
 /* Copies the run of characters that need no attention, stopping at any of STOPS or a control
  * character. */
-static int put_run(struct parser *ps, struct buf *b, const char *stops) {
+static int put_run(struct parser *ps, struct toml_buf *b, const char *stops) {
         const char *s = ps->p;
 
         while (ps->p < ps->end && !is_control((unsigned char) *ps->p) && !strchr(stops, *ps->p))
                 ps->p++;
-        return buf_put(b, s, (size_t) (ps->p - s));
+        return toml_buf_add(b, s, (size_t) (ps->p - s));
 }
 
 /* In a multi-line basic string, a backslash that ends a line (white space may follow it) eats
@@ -394,21 +358,21 @@ static int string_stop(struct parser *ps, unsigned start, bool multiline) {
 
 /* At a run of QUOTE characters in a multi-line string: fewer than three are content; three to
  * five close it, the first up to two being content. Returns 1 when it closed. */
-static int multiline_quotes(struct parser *ps, struct buf *b, char quote) {
+static int multiline_quotes(struct parser *ps, struct toml_buf *b, char quote) {
         size_t q = 0;
 
         while (ps->p + q < ps->end && ps->p[q] == quote)
                 q++;
         if (q > 5)
                 return fail(ps, "too many quotes at the end of a multi-line string");
-        if (buf_put(b, ps->p, q >= 3 ? q - 3 : q) < 0)
+        if (toml_buf_add(b, ps->p, q >= 3 ? q - 3 : q) < 0)
                 return -ENOMEM;
         ps->p += q;
         return q >= 3;
 }
 
 /* The cursor is after the opening quote(s). Newlines are kept as LF. */
-static int parse_string_body(struct parser *ps, struct buf *b, char quote, bool multiline) {
+static int parse_string_body(struct parser *ps, struct toml_buf *b, char quote, bool multiline) {
         static const char basic_stops[] = "\"\\\n\r", literal_stops[] = "'\n\r";
         const char *stops = quote == '"' ? basic_stops : literal_stops;
         unsigned start = ps->line;
@@ -438,7 +402,7 @@ static int parse_string_body(struct parser *ps, struct buf *b, char quote, bool 
                                 return r;
                 } else if (multiline && (*ps->p == '\n' || *ps->p == '\r')) {
                         r = eat_newline(ps);
-                        if (r < 0 || buf_put(b, "\n", 1) < 0)
+                        if (r < 0 || toml_buf_add(b, "\n", 1) < 0)
                                 return r < 0 ? r : -ENOMEM;
                 } else {
                         return string_stop(ps, start, multiline);
@@ -447,7 +411,7 @@ static int parse_string_body(struct parser *ps, struct buf *b, char quote, bool 
 }
 
 /* A string of any of the four kinds at the cursor. */
-static int parse_string(struct parser *ps, struct buf *b) {
+static int parse_string(struct parser *ps, struct toml_buf *b) {
         char quote = *ps->p;
         bool multiline = lookahead(ps, quote == '"' ? "\"\"\"" : "'''");
 
@@ -458,7 +422,7 @@ static int parse_string(struct parser *ps, struct buf *b) {
 /* ---- keys -------------------------------------------------------------------------------- */
 
 static int parse_simple_key(struct parser *ps, char **ret) {
-        _cleanup_(buf_release) struct buf b = {};
+        _cleanup_(toml_buf_release) struct toml_buf b = {};
         char tmp[16];
         int c = peek(ps), r;
 
@@ -474,7 +438,7 @@ static int parse_simple_key(struct parser *ps, char **ret) {
                 const char *s = ps->p;
                 while (is_bare(peek(ps)))
                         ps->p++;
-                r = buf_put(&b, s, (size_t) (ps->p - s));
+                r = toml_buf_add(&b, s, (size_t) (ps->p - s));
                 if (r < 0)
                         return r;
         } else {
@@ -505,7 +469,7 @@ static int parse_key(struct parser *ps, struct key *k) {
 /* ---- numbers, booleans ------------------------------------------------------------------- */
 
 static bool is_digit_of(int c, int base) {
-        int h = hex_value(c);
+        int h = hex_digit_value(c);
 
         return h >= 0 && h < base;
 }
@@ -555,7 +519,7 @@ static int parse_integer(struct parser *ps, const char *s, size_t n, int64_t *re
 
                 if (s[i] == '_')
                         continue;
-                d = (uint64_t) hex_value(s[i]);
+                d = (uint64_t) hex_digit_value(s[i]);
                 if (v > (limit - d) / (uint64_t) base)
                         return fail(ps, "integer '%.*s' out of range", shown(n), s);
                 v = v * (uint64_t) base + d;
@@ -664,12 +628,12 @@ static int parse_keyval(struct parser *ps, struct toml_value *base, unsigned dep
                         unsigned section);
 
 static int parse_string_value(struct parser *ps, struct toml_value *v) {
-        _cleanup_(buf_release) struct buf b = {};
+        _cleanup_(toml_buf_release) struct toml_buf b = {};
         int r = parse_string(ps, &b);
 
         if (r < 0)
                 return r;
-        if (!b.s && buf_put(&b, "", 0) < 0)
+        if (!b.s && toml_buf_add(&b, "", 0) < 0)
                 return -ENOMEM;
         v->string.ptr = TAKE_PTR(b.s);
         v->string.len = b.len;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/jsonscan.h"
+#include "util/hex.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -64,16 +65,6 @@ static bool at(const struct scan *sc, char c) {
         return sc->pos < sc->len && sc->s[sc->pos] == c;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static int scan_escape(struct scan *sc) {
         sc->pos++; /* the backslash */
         if (sc->pos >= sc->len)
@@ -92,7 +83,8 @@ static int scan_escape(struct scan *sc) {
                                  c);
         }
         for (int i = 1; i <= 4; i++)
-                if (sc->pos + (size_t) i >= sc->len || hex_value(sc->s[sc->pos + (size_t) i]) < 0)
+                if (sc->pos + (size_t) i >= sc->len ||
+                    hex_digit_value(sc->s[sc->pos + (size_t) i]) < 0)
                         return scan_fail(sc, "'\\u' needs four hexadecimal digits");
         sc->pos += 5;
         return 0;
@@ -317,7 +309,7 @@ static uint32_t hex4(const char *p) {
         uint32_t v = 0;
 
         for (int i = 0; i < 4; i++)
-                v = v * 16 + (uint32_t) hex_value(p[i]);
+                v = v * 16 + (uint32_t) hex_digit_value(p[i]);
         return v;
 }
 
