@@ -179,7 +179,8 @@ static void close_roots(struct system_roots *r) {
 }
 
 /* One node of the plan: made (or, in a dry run, announced), or reported when something else is
- * in its place. Returns -1 for a node that is not right afterwards. */
+ * in its place. Returns -1 for a node that is not right afterwards, -2 when one cannot be made
+ * (the next would fail alike: one line is enough). */
 static int node_do(struct ctk_ctx *c, const struct system_args *a, const struct system_roots *r,
                    const struct sysnode *n) {
         _cleanup_free_ char *shown = path_join(r->dev_root, n->path);
@@ -193,7 +194,7 @@ static int node_do(struct ctk_ctx *c, const struct system_args *a, const struct 
                 return cmd_error(&c->out, "'%s' is %s, not char %u:%u; remove it and run again",
                                  shown, n->found, n->major, n->minor);
         if (!a->dry_run && sysnode_create(r, n, &err) < 0)
-                return fail(c, err);
+                return fail(c, err) - 1;
         note(c, "%s %s (char %u:%u, mode %04o, owner %u:%u)",
              a->dry_run ? "would create" : "created", shown, n->major, n->minor, (unsigned) n->mode,
              (unsigned) n->uid, (unsigned) n->gid);
@@ -209,9 +210,12 @@ static int make_nodes(struct ctk_ctx *c, const struct system_args *a, const stru
 
         if (sysnodes_plan(r, set, &nodes, &n, &err) < 0)
                 return fail(c, err);
-        for (size_t i = 0; i < n; i++)
-                failed |= node_do(c, a, r, &nodes[i]);
-        return failed;
+        for (size_t i = 0; i < n && failed != -2; i++) {
+                int k = node_do(c, a, r, &nodes[i]);
+
+                failed = k < failed ? k : failed;
+        }
+        return failed < 0 ? -1 : 0;
 }
 
 static int create_device_nodes(struct ctk_ctx *c, int argc, char **argv) {

@@ -212,6 +212,10 @@ def nodes_missing_proc_devices_or_dev_root():
                    f"cannot read '{proc}/devices'")
     one_line_error(nodes(root + "/nope", proc, "--control-devices", check=False),
                    f"'{root}/nope'")
+    root, proc = setup()
+    os.rmdir(os.path.join(root, "dev"))  # a dev root without dev/: one line, not one a node
+    one_line_error(nodes(root, proc, "--control-devices", check=False),
+                   f"cannot open '{root}/dev'")
     one_line_error(ctk("system", "create-device-nodes", "--bogus", check=False), "'--bogus'")
     one_line_error(ctk("system", "make-coffee", check=False), "'system make-coffee'")
 
