@@ -42,6 +42,6 @@ PY
 c=(--runtime=containerd --config "$work/config.toml" --drop-in-config= --nvidia-runtime-path=/bin/true)
 echo "# containerd config.toml: $(wc -l <"$work/config.toml") lines"
 printf '%-40s %s\n' "containerd configure --dry-run" "$("$t" "$n" "${ctk[@]}" configure "${c[@]}" --dry-run)"
-printf '%-40s %s\n' "sh -c 'configure; unconfigure' (writes)" \
-        "$("$t" "$n" sh -c '"$@" configure "$0" "$1" "$2" "$3" "$4" && "$@" unconfigure "$0" "$1" "$2" "$3"' \
-                "${c[@]}" "${ctk[@]}")"
+printf '%s\n' '#!/bin/sh' "${ctk[*]} configure ${c[*]} && ${ctk[*]} unconfigure ${c[*]:0:4}" \
+        >"$work/pair.sh"
+printf '%-40s %s\n' "sh pair.sh (configure; unconfigure)" "$("$t" "$n" sh "$work/pair.sh")"
