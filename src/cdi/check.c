@@ -285,8 +285,10 @@ static void check_node(struct checker *c, const json_t *n) {
         json_t *major = json_object_get(n, "major"), *minor = json_object_get(n, "minor");
         struct stat st;
 
-        if (!path)
+        /* "0", its UUID and "all" name the same node: one line for it. */
+        if (!path || json_object_get(c->seen, path))
                 return;
+        json_object_set_new(c->seen, path, json_true());
         if (stat(path, &st) < 0) {
                 problem(c, "device node '%s': %s; regenerate the spec or create the node", path,
                         strerror(errno));
