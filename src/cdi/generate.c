@@ -433,12 +433,12 @@ int cdi_generate(const struct nctk_inventory *inv, const struct cdi_generate_opt
         json_auto_t *spec = NULL;
         int r;
 
-        if (asprintf(&kind, "%s/%s", o->vendor, o->class_) < 0 || layout_init(&g) < 0)
+        if (asprintf(&kind, "%s/%s", o->vendor, o->class_) < 0)
                 kind = NULL;
         g.devices = json_array();
         g.all_nodes = json_array();
         spec = json_pack("{s:s, s:s}", "cdiVersion", "0.3.0", "kind", kind ? kind : "");
-        r = kind && g.devices && g.all_nodes && spec ? 0 : oom(err);
+        r = kind && g.devices && g.all_nodes && spec && layout_init(&g) >= 0 ? 0 : oom(err);
         r = r < 0 ? r : all_devices(&g, spec, err);
         if (r >= 0 && o->mode != CDI_MODE_IMEX)
                 r = common_edits(&g, spec, err);

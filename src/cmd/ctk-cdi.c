@@ -99,6 +99,9 @@ struct gen_args {
         struct cdi_generate_opts o;
         struct pipeline_opts p;
         const char *output, *format, *mode, *caps;
+        /* Lists that a flag replaces when it first appears, rather than adds to the value of
+         * the environment variable. */
+        bool flag_strategy, flag_hooks, flag_ids;
 };
 
 static const struct option generate_options[] = {
@@ -217,9 +220,27 @@ static int feature_flag(const struct ctk_ctx *c, struct gen_args *a, const char 
         return 0;
 }
 
+/* A flag's first appearance drops what the environment gave for the same list. */
+static void flag_replaces(struct gen_args *a, int opt) {
+        if (opt == OPT_STRATEGY && !a->flag_strategy) {
+                a->flag_strategy = true;
+                a->o.strategies = 0;
+        } else if (opt == OPT_DISABLE_HOOK && !a->flag_hooks) {
+                a->flag_hooks = true;
+                a->o.disabled_hooks = 0;
+        } else if (opt == OPT_DEVICE_ID && !a->flag_ids) {
+                a->flag_ids = true;
+                a->o.device_ids = NULL;
+        }
+}
+
 static int generate_opt(const struct ctk_ctx *c, struct gen_args *a, int opt, const char *v) {
         static char *ids; /* the joined --device-id values */
 
+        if (opt == OPT_DEVICE_ID && !a->o.device_ids) {
+                free(ids);
+                ids = NULL;
+        }
         switch (opt) {
         case 'o': a->output = v; break;
         case OPT_FORMAT: a->format = v; break;
@@ -315,6 +336,7 @@ static int parse_generate(const struct ctk_ctx *c, struct gen_args *a, int argc,
                 }
                 if (opt == '?' || opt == ':')
                         return usage_error(c, argv, "generate"), -1;
+                flag_replaces(a, opt);
                 if (generate_opt(c, a, opt, optarg) < 0)
                         return -1;
         }

@@ -375,6 +375,16 @@ def env_variables():
     assert all(d["name"].startswith("GPU-") or d["name"] == "all" for d in spec["devices"])
     eq({h["path"] for h in hooks(spec)}, {"/opt/hook"}, "hook path")
     assert "enable-cuda-compat" not in hook_names(spec)
+    # A flag replaces the variable's list.
+    p = generate(EIGHT, "--device-name-strategy", "index", "--device-id", "2",
+                 "--disable-hook", "update-ldcache",
+                 env={"NVIDIA_CTK_CDI_GENERATE_DEVICE_NAME_STRATEGIES": "uuid",
+                      "NVIDIA_CTK_CDI_GENERATE_DEVICE_IDS": "1",
+                      "NVIDIA_CTK_CDI_GENERATE_DISABLED_HOOKS": "enable-cuda-compat"})
+    spec = yaml.safe_load(p.stdout)
+    eq([d["name"] for d in spec["devices"]], ["2", "all"], "flags win")
+    eq(hook_names(spec), ["create-symlinks", "enable-cuda-compat",
+                          "disable-device-node-modification"], "hooks")
 
 
 @test
