@@ -40,6 +40,8 @@ enum {
         OPT_RELATIVE,
         OPT_INPUT,
         OPT_NO_HOST,
+        OPT_ENABLE_HOOK,
+        OPT_CONFIG_PATH,
 };
 
 static int fail(const struct ctk_ctx *c, struct nctk_error *err) {
@@ -60,7 +62,7 @@ static int usage_error(const struct ctk_ctx *c, char **argv, const char *cmd) {
 static bool want_json(const char *format, const char *output) {
         if (format)
                 return STREQ(format, "json");
-        return output && endswith(output, ".json");
+        return output && endswith(output, ".json"); /* .yaml, .yml and others: YAML */
 }
 
 /* SPEC to OUTPUT (NULL or "-": stdout), replaced atomically. */
@@ -102,6 +104,7 @@ struct gen_args {
         /* Lists that a flag replaces when it first appears, rather than adds to the value of
          * the environment variable. */
         bool flag_strategy, flag_hooks, flag_ids;
+        unsigned enabled_hooks;
 };
 
 static const struct option generate_options[] = {
@@ -114,14 +117,20 @@ static const struct option generate_options[] = {
         {"proc-root", required_argument, NULL, OPT_PROC_ROOT},
         {"device-name-strategy", required_argument, NULL, OPT_STRATEGY},
         {"vendor", required_argument, NULL, OPT_VENDOR},
-        {"cdi-kind", required_argument, NULL, OPT_VENDOR},
+        {"cdi-vendor", required_argument, NULL, OPT_VENDOR},
         {"class", required_argument, NULL, OPT_CLASS},
+        {"cdi-class", required_argument, NULL, OPT_CLASS},
         {"nvidia-cdi-hook-path", required_argument, NULL, OPT_HOOK_PATH},
         {"nvidia-ctk-path", required_argument, NULL, OPT_HOOK_PATH},
         {"ldconfig-path", required_argument, NULL, OPT_LDCONFIG},
         {"no-all-device", no_argument, NULL, OPT_NO_ALL},
         {"device-id", required_argument, NULL, OPT_DEVICE_ID},
         {"device-ids", required_argument, NULL, OPT_DEVICE_ID},
+        {"device", required_argument, NULL, OPT_DEVICE_ID},
+        {"devices", required_argument, NULL, OPT_DEVICE_ID},
+        {"enable-hook", required_argument, NULL, OPT_ENABLE_HOOK},
+        {"enable-hooks", required_argument, NULL, OPT_ENABLE_HOOK},
+        {"config-search-path", required_argument, NULL, OPT_CONFIG_PATH},
         {"disable-hook", required_argument, NULL, OPT_DISABLE_HOOK},
         {"disable-hooks", required_argument, NULL, OPT_DISABLE_HOOK},
         {"library-search-path", required_argument, NULL, OPT_LIB_PATH},
@@ -160,9 +169,11 @@ static void generate_help(const char *prog) {
                "                                 all; repeatable\n"
                "      --driver-capabilities LIST only these capabilities' libraries and\n"
                "                                 binaries (compute,utility,...; default: all)\n"
-               "      --library-search-path, --feature-flag  accepted (see docs/cdi.md)\n"
-               "Each option also reads NVIDIA_CTK_CDI_GENERATE_<OPTION> (e.g. _OUTPUT,\n"
-               "_DRIVER_ROOT, _DEVICE_NAME_STRATEGIES, _DISABLED_HOOKS).\n",
+               "      --enable-hook NAME         take a hook back from the disabled ones\n"
+               "      --feature-flag FLAG        disable-ipc-discoverer (others: no effect)\n"
+               "      --library-search-path, --config-search-path  accepted, no effect\n"
+               "The options also come from the reference's environment variables\n"
+               "(NVIDIA_CTK_CDI_OUTPUT_FILE_PATH, NVIDIA_CTK_CDI_GENERATE_*; docs/cdi.md).\n",
                prog);
 }
 
@@ -181,6 +192,26 @@ static int add_strategy(struct gen_args *a, const char *s) {
                         a->o.strategies |= CDI_NAME_TYPE_INDEX;
                 else
                         return -EINVAL;
+        }
+        return 0;
+}
+
+/* Hooks named by --enable-hook: ours are taken back from the disabled ones after all options
+ * are read (enabling wins, as in the reference); others have no effect here. */
+static int add_hooks_on(const struct ctk_ctx *c, struct gen_args *a, const char *s) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                unsigned h = cdi_hook_parse(strstrip(t));
+                if (h == CDI_HOOK_ALL)
+                        return -EINVAL;
+                if (!h)
+                        fprintf(stderr, "%s: warning: hook '%s' is not one nctk writes, ignoring\n",
+                                c->out.prog, t);
+                a->enabled_hooks |= h;
         }
         return 0;
 }
@@ -269,6 +300,20 @@ static int generate_opt(const struct ctk_ctx *c, struct gen_args *a, int opt, co
                                          "disable-device-node-modification or all",
                                          v);
                 break;
+        case OPT_ENABLE_HOOK:
+                if (add_hooks_on(c, a, v) < 0)
+                        return cmd_error(&c->out,
+                                         "--enable-hook '%s': enabling all hooks is not "
+                                         "supported; name them",
+                                         v);
+                break;
+        case OPT_CONFIG_PATH:
+                fprintf(stderr,
+                        "%s: warning: --config-search-path: nctk finds the graphics "
+                        "configuration files in the driver root's standard places, "
+                        "ignoring\n",
+                        c->out.prog);
+                break;
         case OPT_LIB_PATH:
                 fprintf(stderr,
                         "%s: warning: --library-search-path: nctk finds the driver's "
@@ -288,36 +333,35 @@ static int generate_env(const struct ctk_ctx *c, struct gen_args *a) {
                 const char *name;
                 int opt;
         } vars[] = {
-                {"OUTPUT", 'o'},
-                {"FORMAT", OPT_FORMAT},
-                {"MODE", OPT_MODE},
-                {"DISCOVERY_MODE", OPT_MODE},
-                {"DRIVER_ROOT", OPT_DRIVER_ROOT},
-                {"DEV_ROOT", OPT_DEV_ROOT},
-                {"DEVICE_NAME_STRATEGIES", OPT_STRATEGY},
-                {"VENDOR", OPT_VENDOR},
-                {"CLASS", OPT_CLASS},
-                {"NVIDIA_CDI_HOOK_PATH", OPT_HOOK_PATH},
-                {"NVIDIA_CTK_PATH", OPT_HOOK_PATH},
-                {"LDCONFIG_PATH", OPT_LDCONFIG},
-                {"DEVICE_IDS", OPT_DEVICE_ID},
-                {"DISABLED_HOOKS", OPT_DISABLE_HOOK},
-                {"LIBRARY_SEARCH_PATHS", OPT_LIB_PATH},
-                {"FEATURE_FLAGS", OPT_FEATURE},
-                {"DRIVER_CAPABILITIES", OPT_CAPS},
+                /* The reference's names (its flag list); the last is ours. */
+                {"NVIDIA_CTK_CDI_OUTPUT_FILE_PATH", 'o'},
+                {"NVIDIA_CTK_CDI_GENERATE_OUTPUT_FORMAT", OPT_FORMAT},
+                {"NVIDIA_CTK_CDI_GENERATE_MODE", OPT_MODE},
+                {"NVIDIA_CTK_DRIVER_ROOT", OPT_DRIVER_ROOT},
+                {"NVIDIA_CTK_DEV_ROOT", OPT_DEV_ROOT},
+                {"NVIDIA_CTK_CDI_GENERATE_DEVICE_NAME_STRATEGIES", OPT_STRATEGY},
+                {"NVIDIA_CTK_CDI_GENERATE_VENDOR", OPT_VENDOR},
+                {"NVIDIA_CTK_CDI_GENERATE_CLASS", OPT_CLASS},
+                {"NVIDIA_CTK_CDI_HOOK_PATH", OPT_HOOK_PATH},
+                {"NVIDIA_CTK_CDI_GENERATE_LDCONFIG_PATH", OPT_LDCONFIG},
+                {"NVIDIA_CTK_CDI_GENERATE_DEVICE_IDS", OPT_DEVICE_ID},
+                {"NVIDIA_CTK_CDI_GENERATE_DISABLED_HOOKS", OPT_DISABLE_HOOK},
+                {"NVIDIA_CTK_CDI_GENERATE_ENABLED_HOOKS", OPT_ENABLE_HOOK},
+                {"NVIDIA_CTK_CDI_GENERATE_LIBRARY_SEARCH_PATHS", OPT_LIB_PATH},
+                {"NVIDIA_CTK_CDI_GENERATE_CONFIG_SEARCH_PATHS", OPT_CONFIG_PATH},
+                {"NVIDIA_CTK_CDI_GENERATE_FEATURE_FLAGS", OPT_FEATURE},
+                {"NVIDIA_CTK_CDI_GENERATE_DRIVER_CAPABILITIES", OPT_CAPS},
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
-                char name[80];
-                const char *v;
+        const char *no_all = getenv("NVIDIA_CTK_CDI_GENERATE_NO_ALL_DEVICE");
 
-                snprintf(name, sizeof(name), "NVIDIA_CTK_CDI_GENERATE_%s", vars[i].name);
-                v = getenv(name);
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
+                const char *v = getenv(vars[i].name);
+
                 if (v && *v && generate_opt(c, a, vars[i].opt, v) < 0)
                         return -1;
         }
-        if (getenv("NVIDIA_CTK_CDI_GENERATE_NO_ALL_DEVICE") &&
-            STREQ(getenv("NVIDIA_CTK_CDI_GENERATE_NO_ALL_DEVICE"), "true"))
+        if (no_all && (STREQ(no_all, "true") || STREQ(no_all, "1") || STREQ(no_all, "yes")))
                 a->o.no_all_device = true;
         return 0;
 }
@@ -420,6 +464,10 @@ static int cdi_generate_main(const struct ctk_ctx *c, int argc, char **argv) {
                 return r == 0 ? 0 : 1;
         if (set_mode(c, &a) < 0)
                 return 1;
+        a.o.disabled_hooks &= ~a.enabled_hooks;
+        /* The reference's "none": no device at all, so no "all" either. */
+        if (a.o.device_ids && STREQ(a.o.device_ids, "none"))
+                a.o.no_all_device = true;
         if (a.caps && nctk_caps_parse(a.caps, &a.o.caps, &err) < 0)
                 return fail(c, err);
         if (a.o.hook_path[0] != '/')

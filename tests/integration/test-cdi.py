@@ -214,7 +214,7 @@ def strategies_device_ids_no_all():
 def env_variables():
     p = generate(EIGHT, env={"NVIDIA_CTK_CDI_GENERATE_DEVICE_NAME_STRATEGIES": "uuid",
                              "NVIDIA_CTK_CDI_GENERATE_VENDOR": "example.com",
-                             "NVIDIA_CTK_CDI_GENERATE_NVIDIA_CDI_HOOK_PATH": "/opt/hook",
+                             "NVIDIA_CTK_CDI_HOOK_PATH": "/opt/hook",
                              "NVIDIA_CTK_CDI_GENERATE_DISABLED_HOOKS": "enable-cuda-compat"})
     spec = yaml.safe_load(p.stdout)
     eq(spec["kind"], "example.com/gpu", "kind")
@@ -232,6 +232,16 @@ def env_variables():
     eq([d["name"] for d in spec["devices"]], ["2", "all"], "flags win")
     eq(hook_names(spec), ["create-symlinks", "enable-cuda-compat",
                           "disable-device-node-modification"], "hooks")
+    out = os.path.join(WORK, "env-out.json")
+    generate(EIGHT, "--enable-hook", "update-ldcache",
+             env={"NVIDIA_CTK_CDI_OUTPUT_FILE_PATH": out,
+                  "NVIDIA_CTK_CDI_GENERATE_DISABLED_HOOKS": "all",
+                  "NVIDIA_CTK_CDI_GENERATE_NO_ALL_DEVICE": "true"})
+    with open(out) as f:
+        spec = json.load(f)
+    eq(hook_names(spec), ["update-ldcache"], "an enabled hook wins over 'all' disabled")
+    assert "all" not in [d["name"] for d in spec["devices"]]
+    one_line_error(generate(EIGHT, "--enable-hook", "all", check=False), "enabling all hooks")
 
 
 @test
