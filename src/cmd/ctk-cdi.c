@@ -465,9 +465,6 @@ static int cdi_generate_main(const struct ctk_ctx *c, int argc, char **argv) {
         if (set_mode(c, &a) < 0)
                 return 1;
         a.o.disabled_hooks &= ~a.enabled_hooks;
-        /* The reference's "none": no device at all, so no "all" either. */
-        if (a.o.device_ids && STREQ(a.o.device_ids, "none"))
-                a.o.no_all_device = true;
         if (a.caps && nctk_caps_parse(a.caps, &a.o.caps, &err) < 0)
                 return fail(c, err);
         if (a.o.hook_path[0] != '/')
