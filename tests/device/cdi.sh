@@ -10,9 +10,10 @@ set -uo pipefail
 BIN=$(readlink -f "${BIN:-out/device-bin}")
 OUT=${OUT:-/tmp}
 here=$(cd "$(dirname "$0")" && pwd)
-# NVIDIA's specs: REF, or the shared reference folder beside or inside the checkout.
-ref=${REF:-$here/../../../shared/reference/h200}
-[ -d "$ref" ] || ref=$here/../../shared/reference/h200
+# NVIDIA's specs: REF, out/h200-ref (a copy of reference/h200/nvidia-cdi*.yaml, carried: the
+# device tool copies only the checkout), or the shared reference folder beside the checkout.
+ref=${REF:-$here/../../out/h200-ref}
+[ -d "$ref" ] || ref=$here/../../../shared/reference/h200
 ref=$(readlink -f "$ref")
 rc=0
 

@@ -181,6 +181,21 @@ def output_file_format_and_atomic():
         eq(f.read(), before, "a refused run leaves the file")
 
 
+@test
+def every_spec_passes_validate():
+    """The schema and this host (the simulated one): every kind of spec generate writes."""
+    d = spec_dir("every")
+    variants = [(H200, []), (EIGHT, ["--device-name-strategy", "type-index"]),
+                (EIGHT, ["--device-name-strategy", "uuid", "--no-all-device"]), (MIG, []),
+                (MIG, ["--mode", "management"]), (H200, ["--driver-capabilities", "utility"])]
+    for i, (root, args) in enumerate(variants):
+        generate_here(root, *args, "--output", os.path.join(d, f"{i}.yaml"))
+        generate_here(root, *args, "--output", os.path.join(d, f"{i}.json"))
+        p = validate("--proc-root", os.path.join(root, "proc"), os.path.join(d, f"{i}.yaml"),
+                     os.path.join(d, f"{i}.json"))
+        eq((p.returncode, p.stdout), (0, ""), f"{args}")
+
+
 # ---- devices -----------------------------------------------------------------------------------
 
 @test
