@@ -1,6 +1,6 @@
 /* The nvidia-ctk front-end (ctk.c) and its command groups, one file each: runtime
- * (ctk-runtime.c), config (ctk-config.c), system (ctk-system.c). Also the nvidia-docker wrapper
- * (nvidia-docker.c), which shares nothing with them but the binary. */
+ * (ctk-runtime.c), config (ctk-config.c), system (ctk-system.c), cdi (ctk-cdi.c). Also the
+ * nvidia-docker wrapper (nvidia-docker.c), which shares nothing with them but the binary. */
 #ifndef NCTK_CMD_CTK_H
 #define NCTK_CMD_CTK_H
 
@@ -22,6 +22,7 @@ int ctk_main(const char *prog, int argc, char **argv);
 int ctk_runtime_main(struct ctk_ctx *c, int argc, char **argv);
 int ctk_config_main(struct ctk_ctx *c, int argc, char **argv);
 int ctk_system_main(struct ctk_ctx *c, int argc, char **argv);
+int ctk_cdi_main(struct ctk_ctx *c, int argc, char **argv);
 
 /* nvidia-docker [DOCKER ARG...]: docker with --runtime=nvidia for run and create. */
 int nvidia_docker_main(int argc, char **argv);
