@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cdi-hook.h"
 #include "cmd/ctk.h"
 #include "util/macros.h"
 
@@ -19,6 +20,7 @@ static void ctk_help(FILE *f, const char *prog) {
                 "  config [default]                show, create or change config.toml\n"
                 "  system create-device-nodes|create-dev-char-symlinks\n"
                 "                                  make the driver's /dev nodes and links\n"
+                "  hook HOOK                       the CDI hooks (as nvidia-cdi-hook)\n"
                 "\n"
                 "Options:\n"
                 "  -d, --debug       print debug lines (NVIDIA_CTK_DEBUG)\n"
@@ -98,6 +100,8 @@ int ctk_main(const char *prog, int argc, char **argv) {
                 r = ctk_config_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "system"))
                 r = ctk_system_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "hook"))
+                r = ctk_hook_main(&c, argc - idx, argv + idx);
         else
                 r = -cmd_error(&c.out, "unknown command '%s'; see '%s --help'", argv[idx], prog);
         nctk_set_log_sink(NULL, NULL);
