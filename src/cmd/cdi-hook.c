@@ -16,6 +16,7 @@
 #include "cmd/cdi-hook.h"
 #include "cmd/error.h"
 #include "oci/bundle.h"
+#include "util/fileio.h"
 #include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -233,15 +234,41 @@ static void args_release(struct hook_args *a) {
 
 /* ---- the container --------------------------------------------------------------------------- */
 
+/* The bundle named by the runtime's state on FD. Its pid is not needed (crun passes 0 to a
+ * createContainer hook), so oci_state_read(), which insists on one, is not used. */
+static int state_bundle(int fd, char **ret, struct nctk_error **err) {
+        _cleanup_free_ char *buf = NULL;
+        const char *dir;
+        json_t *st = NULL;
+        size_t len;
+        int r;
+
+        r = read_full_fd(fd, 1u << 20, &buf, &len);
+        if (r < 0)
+                return nctk_error_set(err, -r, "cannot read the container state: %s", strerror(-r));
+        r = oci_json_load(buf, len, "the container state on stdin", &st, err);
+        if (r < 0)
+                return r;
+        dir = json_string_value(json_object_get(st, "bundle"));
+        if (!dir || !*dir)
+                dir = json_string_value(json_object_get(st, "bundlePath"));
+        if (!dir || dir[0] != '/')
+                r = nctk_error_set(err, EINVAL,
+                                   "the container state on stdin has no absolute 'bundle' path");
+        else if (!(*ret = strdup(dir)))
+                r = nctk_error_set(err, ENOMEM, "out of memory");
+        json_decref(st);
+        return r;
+}
+
 /* The rootfs named by the bundle of the state on stdin (or in FILE, the reference's hidden
  * --container-spec), opened in this mount namespace: a createContainer hook runs in the
  * container's, before pivot_root. The state's pid cannot be used to find that namespace: runc
- * reports its init's pid as seen from inside the container's pid namespace (1). */
+ * reports its init's pid as seen from inside the container's pid namespace (1), crun 0. */
 static int rootfs_open(const char *file, struct nctk_error **err) {
         _cleanup_free_ char *dir = NULL, *rootfs = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct bundle b = {.dirfd = -EBADF};
-        pid_t pid;
         int r;
 
         if (file && *file && !STREQ(file, "-")) {
@@ -250,7 +277,7 @@ static int rootfs_open(const char *file, struct nctk_error **err) {
                         return nctk_error_set(err, errno, "cannot open '%s': %s", file,
                                               strerror(errno));
         }
-        r = oci_state_read(fd >= 0 ? fd : STDIN_FILENO, &dir, &pid, err);
+        r = state_bundle(fd >= 0 ? fd : STDIN_FILENO, &dir, err);
         r = r < 0 ? r : bundle_open(dir, NULL, &b, err);
         r = r < 0 ? r : bundle_parse(&b, err);
         r = r < 0 ? r : bundle_rootfs(&b, &rootfs, err);
