@@ -60,9 +60,11 @@ static int folders_conf_write(int rootfd, char *const *folders, size_t n, struct
         if (!text)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         r = cdihook_write_file(rootfd, CDIHOOK_FOLDERS_CONF, text, 0644);
+        /* The cache below is what matters now; this file only outlives a later ldconfig. */
         if (r < 0)
-                return nctk_error_set(err, -r, "cannot write '%s' in the container: %s",
-                                      CDIHOOK_FOLDERS_CONF, strerror(-r));
+                log_warning("cannot write '%s' in the container: %s; an ldconfig run there will "
+                            "drop the folders",
+                            CDIHOOK_FOLDERS_CONF, strerror(-r));
         return 0;
 }
 
