@@ -9,6 +9,7 @@ Then the hook's command line run directly: warnings, errors, names, the musl pat
 usage: test-cdi-hook.py NCTK PROBE"""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -184,6 +185,51 @@ def a_failing_hook_stops_the_container_with_its_line():
     eq(host_mounts_mentioning(b), [], "mounts left on the host")
 
 
+def musl_image():
+    """A musl image: busybox, musl's loader, the probe built with musl-gcc (musl-tools)."""
+    img = os.path.join(WORK, "rootfs-musl")
+    os.makedirs(os.path.join(img, "bin"))
+    shutil.copy("/bin/busybox", os.path.join(img, "bin/busybox"))
+    for cmd in ("sh", "cat", "echo"):
+        os.symlink("busybox", os.path.join(img, "bin", cmd))
+    os.makedirs(os.path.join(img, "lib"))
+    shutil.copy(os.path.realpath("/lib/ld-musl-x86_64.so.1"),
+                os.path.join(img, "lib/ld-musl-x86_64.so.1"))
+    for d in ("etc", "dev", "proc", "sys", "tmp"):
+        os.makedirs(os.path.join(img, d))
+    probe_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.c")
+    run(["musl-gcc", "-D_GNU_SOURCE", "-o", os.path.join(img, "probe"), probe_src])
+    lib = os.path.join(WORK, "musl-lib")
+    os.makedirs(lib)
+    run(["musl-gcc", "-shared", "-fPIC", "-Wl,-soname,libmuslt.so.1", "-o",
+         os.path.join(lib, "libmuslt.so.1.0"), "-x", "c", "/dev/null"])
+    return img, os.path.join(lib, "libmuslt.so.1.0")
+
+
+@test
+def musl_image_finds_libraries_through_its_path_file():
+    """musl reads no ld.so.cache: update-ldcache writes /etc/ld-musl-x86_64.path, and musl's
+    dlopen by SONAME finds the library the runtime mounted."""
+    img, lib = musl_image()
+    hooks = [{"path": HOOK, "args": ["nvidia-cdi-hook", "create-symlinks", "--link",
+                                     f"libmuslt.so.1.0::{LIBDIR}/libmuslt.so.1"]},
+             {"path": HOOK, "args": ["nvidia-cdi-hook", "update-ldcache", "--folder", LIBDIR]}]
+    for runtime, hs, want in (("runc", hooks, f"{LIBDIR}/libmuslt.so.1.0"),
+                              ("crun", hooks, f"{LIBDIR}/libmuslt.so.1.0"),
+                              ("runc", hooks[:1], "error")):
+        _n[0] += 1
+        b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), img, PROBE,
+                        "/probe dlopen libmuslt.so.1")
+        path = os.path.join(b, "config.json")
+        spec = json.load(open(path))
+        spec["mounts"].append({"destination": f"{LIBDIR}/libmuslt.so.1.0", "type": "bind",
+                               "source": lib, "options": ["ro", "rbind"]})
+        spec["hooks"] = {"createContainer": hs}
+        json.dump(spec, open(path, "w"), indent=1)
+        out = started(run_container(runtime, b))
+        eq(parse(out)["dlopen"], {"libmuslt.so.1": want}, f"musl dlopen [{runtime}, {len(hs)}]")
+
+
 # ---- the command line, run directly -------------------------------------------------------------
 
 
@@ -253,6 +299,14 @@ def every_name_of_the_command():
         p = hook([*argv, "--link", f"t{i}::/n/l{i}"], b, prog=True)
         eq((p.returncode, p.stderr), (0, ""), str(argv))
         eq(os.readlink(os.path.join(b, f"rootfs/n/l{i}")), f"t{i}", str(argv))
+    # The reference's hidden --container-spec: the state from a file; --debug shows the bundle.
+    state = os.path.join(WORK, "state.json")
+    with open(state, "w") as f:
+        json.dump({**STATE, "bundle": b}, f)
+    p = run([HOOK, "--debug", "create-symlinks", f"--container-spec={state}", "--link", "s::/n/s"],
+            input="")
+    assert f"nvidia-cdi-hook: debug: bundle '{b}', rootfs '{b}/rootfs'" in p.stderr, p.stderr
+    eq(os.readlink(os.path.join(b, "rootfs/n/s")), "s", "--container-spec")
     eq(run([CTK, "hook", "--help"]).returncode, 0, "help")
     assert "update-ldcache" in run([HOOK, "--help"]).stdout
 
