@@ -321,6 +321,13 @@ def image_file_in_the_way_of_a_link_is_kept():
                  "link: left as it is\n", "warning")
     eq(open(os.path.join(b, "rootfs/usr/lib/libx.so.1")).read(), "image data\n", "kept")
     eq(os.readlink(os.path.join(b, "rootfs/usr/lib/libx.so")), "libx.so.9", "the other link")
+    # A restarted container: a correct link is kept, a wrong one replaced, silently.
+    os.symlink("wrong", os.path.join(b, "rootfs/usr/lib/libw.so"))
+    p = hook(["create-symlinks", "--link", "libx.so.9::/usr/lib/libx.so",
+              "--link", "libx.so.9::/usr/lib/libw.so"], b)
+    eq((p.returncode, p.stderr), (0, ""), "again")
+    eq([os.readlink(os.path.join(b, "rootfs/usr/lib", n)) for n in ("libx.so", "libw.so")],
+       ["libx.so.9", "libx.so.9"], "links after a restart")
 
 
 @test
