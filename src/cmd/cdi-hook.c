@@ -58,33 +58,31 @@ struct hook_ctx {
 
 /* ---- the hooks ------------------------------------------------------------------------------- */
 
+/* "TARGET::LINK" into L; a relative LINK is relative to the container's root, as the
+ * reference's. */
+static int link_parse(const char *arg, struct edit_link *l, struct nctk_error **err) {
+        const char *sep = strstr(arg, "::");
+
+        if (!sep || sep == arg || !sep[2] || strstr(sep + 2, "::"))
+                return nctk_error_set(err, EINVAL, "invalid --link '%s': want TARGET::LINK", arg);
+        l->target = strndup(arg, (size_t) (sep - arg));
+        if (asprintf(&l->path, "%s%s", sep[2] == '/' ? "" : "/", sep + 2) < 0)
+                l->path = NULL;
+        return l->target && l->path ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
+}
+
 static int run_links(int rootfd, const struct hook_args *a, struct nctk_error **err) {
-        struct edits e = {};
-        int r = 0;
+        struct edits e = {.links = calloc(a->n_links + 1, sizeof(struct edit_link))};
+        int r = e.links ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
 
-        e.links = calloc(a->n_links + 1, sizeof(*e.links));
-        if (!e.links)
-                return nctk_error_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; r >= 0 && i < a->n_links; i++) {
-                const char *l = a->links[i], *sep = strstr(l, "::");
-
-                if (!sep || sep == l || !sep[2] || strstr(sep + 2, "::")) {
-                        r = nctk_error_set(err, EINVAL, "invalid --link '%s': want TARGET::LINK",
-                                           l);
-                        break;
-                }
-                e.links[e.n_links].target = strndup(l, (size_t) (sep - l));
-                /* A relative link path is relative to the container's root, as the reference's. */
-                if (asprintf(&e.links[e.n_links].path, "%s%s", sep[2] == '/' ? "" : "/", sep + 2) <
-                    0)
-                        e.links[e.n_links].path = NULL;
-                if (!e.links[e.n_links++].target || !e.links[e.n_links - 1].path)
-                        r = nctk_error_set(err, ENOMEM, "out of memory");
-        }
+        for (size_t i = 0; r >= 0 && i < a->n_links; i++)
+                r = link_parse(a->links[i], &e.links[e.n_links++], err);
         if (r >= 0)
                 r = cdihook_links(rootfd, &e, err);
-        for (size_t i = 0; i < e.n_links; i++)
-                free(e.links[i].target), free(e.links[i].path);
+        for (size_t i = 0; i < e.n_links; i++) {
+                free(e.links[i].target);
+                free(e.links[i].path);
+        }
         free(e.links);
         return r;
 }
