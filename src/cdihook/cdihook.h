@@ -42,7 +42,8 @@ int cdihook_cuda_compat(int rootfd, const char *host_driver_version, struct nctk
 
 /* disable-device-node-modification: the container's /proc/driver/nvidia/params is covered with a
  * read-only copy saying ModifyDeviceFiles: 0. Returns 1 (nothing done) when the container has
- * no such file (no driver loaded). Needs the new mount API (Linux 5.2). */
+ * no such file (no driver loaded). Without the new mount API (Linux 5.2), the copy's tmpfs is
+ * mounted for a moment on a scratch directory at the rootfs' top, removed again. */
 int cdihook_params(int rootfd, struct nctk_error **err);
 
 /* update-application-profile: EGLVisibleDGPUDevices limited to the GPUs in the container's

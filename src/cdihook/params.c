@@ -1,9 +1,10 @@
 /* disable-device-node-modification: NVML in a container must not create or chmod /dev/nvidia*
  * nodes (it would try to give itself GPUs it was not granted). The driver's params file says
  * whether it may; the container's copy is covered with one that says ModifyDeviceFiles: 0. The
- * copy lives on a detached tmpfs: nothing is written anywhere in the image or on the host. */
+ * copy lives on a tmpfs of its own: nothing is written anywhere in the image or on the host. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -53,6 +54,50 @@ static int params_copy(const char *text) {
         return r < 0 ? -errno : r;
 }
 
+/* Without the new mount API (Linux < 5.2, or a seccomp filter), the copy needs a tmpfs mounted
+ * somewhere by path: on a fresh directory at the rootfs' top, made and mounted through fds, gone
+ * again (unmounted, removed) once the copy is bound. The bind keeps the tmpfs alive. */
+static int params_cover_fallback(int rootfd, const char *text, int target) {
+        _cleanup_close_ int dir = -EBADF, mnt = -EBADF, fd = -EBADF;
+        struct mount_source src = {.fd = -EBADF};
+        char name[32], proc[64];
+        int r;
+
+        /* A shared rootfs would show the scratch mount to its peers. */
+        r = rootfs_stop_propagation(rootfd);
+        if (r < 0)
+                return r;
+        snprintf(name, sizeof(name), ".nctk-params-%d", (int) getpid());
+        if (mkdirat(rootfd, name, 0700) < 0)
+                return -errno;
+        dir = openat(rootfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dir);
+        r = dir < 0 ? -errno : 0;
+        if (r >= 0 && mount("tmpfs", proc, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                            "size=64k,mode=0700") < 0)
+                r = -errno;
+        /* Opened again after the mount: this fd is the tmpfs' root. */
+        if (r >= 0 &&
+            (mnt = openat(rootfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                r = -errno;
+        if (r >= 0 && (fd = openat(mnt, "params",
+                                   O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0444)) < 0)
+                r = -errno;
+        r = r < 0 ? r : write_full(fd, text, strlen(text));
+        if (r >= 0 && (src.fd = openat(mnt, "params", O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = mount_attach(&src, rootfd, PARAMS, target,
+                                 MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
+        mount_source_close(&src);
+        if (mnt >= 0) {
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", mnt);
+                (void) umount2(proc, MNT_DETACH);
+        }
+        (void) unlinkat(rootfd, name, AT_REMOVEDIR);
+        return r;
+}
+
 static int params_read(int rootfd, char **ret) {
         /* Opened only if it is a regular file: a FIFO planted by the image would block us. */
         _cleanup_close_ int fd = ldcache_open_regular(rootfd, PARAMS);
@@ -86,12 +131,14 @@ int cdihook_params(int rootfd, struct nctk_error **err) {
                 return nctk_error_set(err, -r, "cannot keep the mount on %s private: %s", PARAMS,
                                       strerror(-r));
         src.fd = params_copy(text);
-        if (src.fd < 0)
-                return nctk_error_set(err, -src.fd, "cannot make a copy of %s: %s%s", PARAMS,
-                                      strerror(-src.fd),
-                                      src.fd == -ENOSYS ? " (needs Linux 5.2's mount API)" : "");
-        r = mount_attach(&src, rootfd, PARAMS, target,
-                         MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
+        if (src.fd == -ENOSYS || src.fd == -EPERM)
+                r = params_cover_fallback(rootfd, text, target);
+        else if (src.fd < 0)
+                return nctk_error_set(err, -src.fd, "cannot make a copy of %s: %s", PARAMS,
+                                      strerror(-src.fd));
+        else
+                r = mount_attach(&src, rootfd, PARAMS, target,
+                                 MOUNT_RDONLY | MOUNT_NOSUID | MOUNT_NODEV | MOUNT_NOEXEC);
         mount_source_close(&src);
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot cover %s: %s", PARAMS, strerror(-r));

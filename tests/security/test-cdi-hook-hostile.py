@@ -250,6 +250,20 @@ def params_is_a_link_to_a_host_file(w, b, root):
     assert "host data" in p.stdout, "nothing mounted over the host file"
 
 
+@each_wrapper
+def params_covered_with_and_without_the_new_mount_api(w, b, root):
+    params = os.path.join(root, "proc/driver/nvidia/params")
+    os.makedirs(os.path.dirname(params))
+    with open(params, "w") as f:
+        f.write("ModifyDeviceFiles: 1\n")
+    p = hook(b, ["disable-device-node-modification"], w,
+             extra=f"cat {params}; (echo x >> {params}) 2>/dev/null || echo read-only; ls -A {root}")
+    eq((rc_of(p), p.stderr), (0, ""), "the hook")
+    eq(p.stdout.splitlines()[1:3], ["ModifyDeviceFiles: 0", "read-only"], "covered")
+    eq(sorted(p.stdout.splitlines()[3:]), ["dev", "etc", "proc", "tmp", "usr"], "no scratch left")
+    eq(open(params).read(), "ModifyDeviceFiles: 1\n", "the file below")
+
+
 # ---- update-application-profile -----------------------------------------------------------------
 
 
