@@ -43,10 +43,10 @@ int cdihook_write_file(int rootfd, const char *path, const char *data, mode_t mo
                 return -EINVAL;
         memcpy(parent, path, (size_t) (slash - path));
         parent[slash - path] = '\0';
-        dirfd = parent[0] ? rootfs_mkdir_p(rootfd, parent, geteuid(), getegid(), &j)
-                          : openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        /* The journal is not undone: a directory made for the file may stay with it. */
+        dirfd = rootfs_mkdir_p(rootfd, parent[0] ? parent : "/", geteuid(), getegid(), &j);
         if (dirfd < 0)
-                return dirfd == -1 ? -errno : dirfd;
+                return dirfd;
         fd = temp_create(dirfd, tmp);
         if (fd < 0)
                 return fd;
