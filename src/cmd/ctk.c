@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cdi-hook.h"
 #include "cmd/ctk.h"
 #include "util/macros.h"
 
@@ -21,6 +22,7 @@ static void ctk_help(FILE *f, const char *prog) {
                 "                                  make the driver's /dev nodes and links\n"
                 "  cdi generate|list|validate|transform\n"
                 "                                  write, list and check CDI specs\n"
+                "  hook HOOK                       the CDI hooks (as nvidia-cdi-hook)\n"
                 "\n"
                 "Options:\n"
                 "  -d, --debug       print debug lines (NVIDIA_CTK_DEBUG)\n"
@@ -102,6 +104,8 @@ int ctk_main(const char *prog, int argc, char **argv) {
                 r = ctk_system_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "cdi"))
                 r = ctk_cdi_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "hook"))
+                r = ctk_hook_main(&c, argc - idx, argv + idx);
         else
                 r = -cmd_error(&c.out, "unknown command '%s'; see '%s --help'", argv[idx], prog);
         nctk_set_log_sink(NULL, NULL);

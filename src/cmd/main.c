@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "5-apply/spec.h"
+#include "cmd/cdi-hook.h"
 #include "cmd/cli.h"
 #include "cmd/ctk.h"
 #include "cmd/runtime.h"
@@ -30,10 +31,11 @@ static void usage(FILE *f) {
                 "                                      (as nvidia-container-runtime-hook)\n"
                 "       nctk ctk COMMAND ...           (as nvidia-ctk)\n"
                 "       nctk nvidia-docker DOCKER-ARG...   (as nvidia-docker)\n"
+                "       nctk cdi-hook HOOK [FLAG...]   (as nvidia-cdi-hook)\n"
                 "\n"
                 "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
                 "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other "
-                "name),\nnvidia-ctk, nvidia-docker\n");
+                "name),\nnvidia-ctk, nvidia-docker, nvidia-cdi-hook\n");
 }
 
 /* The runtime shim's mode forced by the name it was called by (the reference installs
@@ -62,6 +64,8 @@ int main(int argc, char **argv) {
                 return ctk_main(name, argc, argv);
         if (STREQ(name, "nvidia-docker"))
                 return nvidia_docker_main(argc, argv);
+        if (STREQ(name, "nvidia-cdi-hook"))
+                return cdi_hook_main(name, argc, argv);
         if (argc < 2 || STREQ(argv[1], "--help") || STREQ(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? 1 : 0;
@@ -81,6 +85,8 @@ int main(int argc, char **argv) {
                 return ctk_main("nvidia-ctk", argc - 1, argv + 1);
         if (STREQ(argv[1], "nvidia-docker"))
                 return nvidia_docker_main(argc - 1, argv + 1);
+        if (STREQ(argv[1], "cdi-hook") || STREQ(argv[1], "nvidia-cdi-hook"))
+                return cdi_hook_main("nvidia-cdi-hook", argc - 1, argv + 1);
         if (STREQ(argv[1], "hook") || is_hook_name(argv[1]))
                 return hook_main(argc - 1, argv + 1);
         /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come
