@@ -872,7 +872,8 @@ int nvml_query_run_raw(const struct nvml_query *q, struct nvml_result **ret, cha
                 return r;
         root = q->driver_root && q->driver_root[0] ? q->driver_root : "/";
         timeout = q->timeout_ms ? q->timeout_ms : NVML_QUERY_TIMEOUT_MS_DEFAULT;
-        deadline = now_ms() + timeout;
+        /* now_ms truncates: one more ms so that the wait is never shorter than TIMEOUT */
+        deadline = now_ms() + timeout + 1;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
                 return nctk_error_set(err, errno, "cannot create the NVML helper's socket: %s",
                                       strerror(errno));
