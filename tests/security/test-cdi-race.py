@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""The runtime shim against an image that races it: while `nvidia-container-runtime run` creates
+the container, a process swaps the image's library directory (where the plan mounts the driver's
+libraries) between a real directory and a symlink to a host directory, with one atomic
+renameat2(RENAME_EXCHANGE) after another. runc older than 1.1.14 resolves a bind mount's target
+and then creates it by path (CVE-2024-45310's class): a swap in between makes it create an empty
+file in the host directory. After every round no host file may have been created, changed or
+mounted over, and no host mount may have appeared. Through cdi mode on the installed runc (the
+shim must keep the mounts out of its hands), crun, and legacy mode (the configure hook).
+
+usage: test-cdi-race.py NCTK PROBE [ROUNDS]"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from tap import eq, run_all, test, tmpdir  # noqa: E402
+from containers import make_bundle, make_rootfs, make_sim, prepare_crun  # noqa: E402
+
+NCTK = os.path.realpath(sys.argv[1])
+PROBE = os.path.abspath(sys.argv[2])
+ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+WORK = tmpdir("nctk-cdi-race-")
+SIM = os.path.join(WORK, "sim")
+make_sim(SIM, "--gpus", "1")
+ROOTFS = make_rootfs(os.path.join(WORK, "rootfs"), PROBE)
+BIN = os.path.join(WORK, "bin")
+os.makedirs(BIN)
+SHIM = os.path.join(BIN, "nvidia-container-runtime")
+HOOK = os.path.join(BIN, "nvidia-container-runtime-hook")
+os.symlink(NCTK, SHIM)
+os.symlink(NCTK, HOOK)
+# Two host directories the image's link points at: an empty scratch directory, and one that
+# stands for /etc (files that must keep their bytes).
+SCRATCH = os.path.join(WORK, "host-scratch")
+ETC = os.path.join(WORK, "host-etc")
+os.makedirs(SCRATCH)
+os.makedirs(ETC)
+for name, data in (("passwd", "root:x:0:0::/root:/bin/sh\n"), ("ld.so.cache", "host cache\n")):
+    with open(os.path.join(ETC, name), "w") as f:
+        f.write(data)
+LIBDIR = "usr/lib/x86_64-linux-gnu"  # where the plan mounts libraries in a Debian image
+
+FLIPPER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = sys.argv[1].encode(), sys.argv[2].encode()
+while True:
+    libc.renameat2(-100, a, -100, b, 2)  # AT_FDCWD, RENAME_EXCHANGE
+"""
+
+
+def config(mode, runtimes, extra=""):
+    path = os.path.join(WORK, f"config-{mode}-{runtimes[0]}.toml")
+    with open(path, "w") as f:
+        f.write(f'[nvidia-container-cli]\nroot = "{SIM}"\nproc-root = "{SIM}/proc"\n'
+                f'load-kmods = false\n'
+                f'[nvidia-container-runtime]\nmode = "{mode}"\n'
+                f'runtimes = {json.dumps(runtimes)}\n{extra}'
+                f'[nvidia-container-runtime-hook]\npath = "{HOOK}"\n')
+    return path
+
+
+def host_state(host):
+    """The host directory's files and their bytes, and every host mount under WORK."""
+    files = {}
+    for d, _, fs in os.walk(host):
+        for f in fs:
+            p = os.path.join(d, f)
+            files[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    with open("/proc/self/mountinfo") as f:
+        mounts = sorted(line.split(" ")[4] for line in f if WORK in line.split(" ")[4])
+    return files, mounts
+
+
+def hostile_bundle(name, host):
+    """A GPU container whose library directory is a real directory, with a symlink to HOST
+    beside it for the flipper to exchange it with."""
+    b = make_bundle(os.path.join(WORK, name), ROOTFS, PROBE, "true")
+    lib = os.path.join(b, "rootfs", LIBDIR)
+    os.makedirs(lib)
+    os.symlink(host, lib + ".swap")
+    cfg_path = os.path.join(b, "config.json")
+    cfg = json.load(open(cfg_path))
+    cfg["process"]["env"] += ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"]
+    json.dump(cfg, open(cfg_path, "w"), indent=1)
+    return b, lib
+
+
+def restore(host, before):
+    """Puts HOST back as it was after an escape, so that every round counts on its own."""
+    for p in set(host_state(host)[0]) - set(before[0]):
+        os.unlink(p)
+    for m in host_state(host)[1]:
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def race(mode, runtime, host, rounds, extra=""):
+    """ROUNDS containers through the shim while the flipper runs; returns (escapes, refused)."""
+    state = os.path.join(WORK, f"state-{runtime}")
+    cfg = config(mode, [runtime], extra)
+    env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=cfg)
+    b, lib = hostile_bundle(f"b-{mode}-{runtime}-{os.path.basename(host)}-{uuid.uuid4().hex[:6]}",
+                            host)
+    before = host_state(host)
+    # Unraced, the container starts: the refusals below are the race's doing.
+    cid = f"calm-{uuid.uuid4().hex[:8]}"
+    p = subprocess.run([SHIM, "--root", state, "run", "--bundle", b, cid], capture_output=True,
+                       text=True, env=env, timeout=60)
+    subprocess.run([runtime, "--root", state, "delete", "--force", cid], capture_output=True)
+    eq(p.returncode, 0, f"{mode} mode, {runtime}, no race: {p.stderr}")
+    flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, lib, lib + ".swap"])
+    escapes, refused, escaped_how = 0, 0, []
+    try:
+        for i in range(rounds):
+            cid = f"race-{i}-{uuid.uuid4().hex[:8]}"
+            p = subprocess.run([SHIM, "--root", state, "run", "--bundle", b, cid],
+                               capture_output=True, text=True, env=env, timeout=60)
+            subprocess.run([runtime, "--root", state, "delete", "--force", cid],
+                           capture_output=True)
+            refused += p.returncode != 0
+            now = host_state(host)
+            if now != before:
+                escapes += 1
+                escaped_how.append(sorted(set(now[0].items()) ^ set(before[0].items())) or now[1])
+                restore(host, before)
+    finally:
+        flipper.kill()
+        flipper.wait()
+    print(f"# {mode} mode, {runtime}, link to {os.path.basename(host)}: {escapes} of {rounds} "
+          f"rounds touched the host, {refused} containers refused", flush=True)
+    eq(escapes, 0, f"rounds that created, changed or mounted over a host file "
+       f"(first: {escaped_how[:3]})")
+    return refused
+
+
+@test
+def cdi_runc_scratch_dir():
+    race("cdi", "runc", SCRATCH, ROUNDS)
+
+
+@test
+def cdi_runc_etc_dir():
+    race("cdi", "runc", ETC, ROUNDS)
+
+
+@test
+def cdi_crun():
+    prepare_crun()
+    race("cdi", "crun", SCRATCH, ROUNDS // 2)
+    race("cdi", "crun", ETC, ROUNDS // 2)
+
+
+@test
+def legacy_runc():
+    race("legacy", "runc", SCRATCH, ROUNDS // 2)
+    race("legacy", "runc", ETC, ROUNDS // 2)
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    try:
+        run_all()
+    finally:
+        print(f"# {time.time() - t0:.0f} s", flush=True)
+        subprocess.run(["rm", "-rf", WORK])
