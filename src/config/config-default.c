@@ -72,6 +72,10 @@ static const struct key_doc key_docs[] = {
          "[\"enable-cuda-compat\"]"},
         {RT "modes.legacy.cuda-compat-mode",
          "CUDA forward compatibility in legacy mode: ldconfig, hook, mount or disabled.", NULL},
+        {RT "mount-in-hook",
+         "nctk's own: in cdi mode, make the mounts and device nodes in nctk's createContainer "
+         "hook through fds (auto: when the runtime is not crun or runc 1.1.14+; always; never).",
+         "\"auto\""},
 
         {"nvidia-container-runtime-hook.path", "The hook that legacy mode adds.", NULL},
         {"nvidia-container-runtime-hook.skip-mode-detection",

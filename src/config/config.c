@@ -58,6 +58,7 @@ static const struct config_key key_map[] = {
          CFG(runtime.jit_cdi_disable_hooks)},
         {RT "modes.legacy.cuda-compat-mode", CONFIG_KEY_STRING,
          CFG(runtime.legacy_cuda_compat_mode)},
+        {RT "mount-in-hook", CONFIG_KEY_STRING, CFG(runtime.mount_in_hook)},
 
         {"nvidia-container-runtime-hook.path", CONFIG_KEY_STRING, CFG(hook.path)},
         {"nvidia-container-runtime-hook.skip-mode-detection", CONFIG_KEY_BOOL,

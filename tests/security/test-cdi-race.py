@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from tap import eq, run_all, test, tmpdir  # noqa: E402
-from containers import make_bundle, make_rootfs, make_sim, prepare_crun  # noqa: E402
+from containers import make_bundle, make_rootfs, make_sim, parse_probe, prepare_crun  # noqa: E402
 
 NCTK = os.path.realpath(sys.argv[1])
 PROBE = os.path.abspath(sys.argv[2])
@@ -47,6 +47,9 @@ for name, data in (("passwd", "root:x:0:0::/root:/bin/sh\n"), ("ld.so.cache", "h
         f.write(data)
 LIBDIR = "usr/lib/x86_64-linux-gnu"  # where the plan mounts libraries in a Debian image
 
+# What the container checks: its driver library and its GPU's node are there.
+CHECK = "/probe dlopen libcuda.so.1; /probe open /dev/nvidia0"
+
 FLIPPER = r"""
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -57,7 +60,7 @@ while True:
 
 
 def config(mode, runtimes, extra=""):
-    path = os.path.join(WORK, f"config-{mode}-{runtimes[0]}.toml")
+    path = os.path.join(WORK, f"config-{uuid.uuid4().hex[:8]}.toml")
     with open(path, "w") as f:
         f.write(f'[nvidia-container-cli]\nroot = "{SIM}"\nproc-root = "{SIM}/proc"\n'
                 f'load-kmods = false\n'
@@ -82,7 +85,7 @@ def host_state(host):
 def hostile_bundle(name, host):
     """A GPU container whose library directory is a real directory, with a symlink to HOST
     beside it for the flipper to exchange it with."""
-    b = make_bundle(os.path.join(WORK, name), ROOTFS, PROBE, "true")
+    b = make_bundle(os.path.join(WORK, name), ROOTFS, PROBE, CHECK)
     lib = os.path.join(b, "rootfs", LIBDIR)
     os.makedirs(lib)
     os.symlink(host, lib + ".swap")
@@ -101,8 +104,9 @@ def restore(host, before):
         subprocess.run(["umount", "-l", m], capture_output=True)
 
 
-def race(mode, runtime, host, rounds, extra=""):
-    """ROUNDS containers through the shim while the flipper runs; returns (escapes, refused)."""
+def race(mode, runtime, host, rounds, extra="", want_escapes=False):
+    """ROUNDS containers through the shim while the flipper runs: none may touch the host (or,
+    with WANT_ESCAPES, some must: the race is real). Returns how many were refused."""
     state = os.path.join(WORK, f"state-{runtime}")
     cfg = config(mode, [runtime], extra)
     env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=cfg)
@@ -115,6 +119,9 @@ def race(mode, runtime, host, rounds, extra=""):
                        text=True, env=env, timeout=60)
     subprocess.run([runtime, "--root", state, "delete", "--force", cid], capture_output=True)
     eq(p.returncode, 0, f"{mode} mode, {runtime}, no race: {p.stderr}")
+    r = parse_probe(p.stdout)
+    assert r["dlopen"]["libcuda.so.1"].startswith(f"/{LIBDIR}/libcuda.so."), p.stdout
+    eq(r["open"]["/dev/nvidia0"], "ENXIO", "the GPU node reaches the (absent) driver")
     flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, lib, lib + ".swap"])
     escapes, refused, escaped_how = 0, 0, []
     try:
@@ -135,9 +142,79 @@ def race(mode, runtime, host, rounds, extra=""):
         flipper.wait()
     print(f"# {mode} mode, {runtime}, link to {os.path.basename(host)}: {escapes} of {rounds} "
           f"rounds touched the host, {refused} containers refused", flush=True)
+    if want_escapes:
+        assert escapes > 0, "the race never won: the test would not see an escape"
+        return refused
     eq(escapes, 0, f"rounds that created, changed or mounted over a host file "
        f"(first: {escaped_how[:3]})")
     return refused
+
+
+FAKE_RUNC = """#!/bin/sh
+# runc that says it is VERSION; everything else goes to the real one.
+[ "$1" = --version ] && {{ echo "runc version {version}"; exit 0; }}
+exec runc "$@"
+"""
+
+
+def who_mounts(runtime, setting=None):
+    """Runs a container through the shim with RUNTIME (and mount-in-hook = SETTING) and
+    says who was given the mounts: "runtime" (config.json) or "hook" (our hook's --mount)."""
+    extra = f'mount-in-hook = "{setting}"\n' if setting else ""
+    cfg = config("cdi", [runtime], extra)
+    b, _ = hostile_bundle(f"who-{uuid.uuid4().hex[:8]}", SCRATCH)
+    state = os.path.join(WORK, "state-who")
+    cid = f"who-{uuid.uuid4().hex[:8]}"
+    p = subprocess.run([SHIM, "--root", state, "run", "--bundle", b, cid], capture_output=True,
+                       text=True, env=dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=cfg),
+                       timeout=60)
+    subprocess.run(["runc", "--root", state, "delete", "--force", cid], capture_output=True)
+    subprocess.run(["crun", "--root", state, "delete", "--force", cid], capture_output=True)
+    eq(p.returncode, 0, f"{runtime} {setting}: {p.stderr}")
+    r = parse_probe(p.stdout)
+    assert r["dlopen"]["libcuda.so.1"].startswith(f"/{LIBDIR}/libcuda.so."), p.stdout
+    eq(r["open"]["/dev/nvidia0"], "ENXIO", "the GPU node")
+    s = json.load(open(os.path.join(b, "config.json")))
+    in_spec = [m for m in s["mounts"] if m["source"].startswith(SIM)]
+    nodes = [d for d in s["linux"].get("devices", []) if d["path"].startswith("/dev/nvidia")]
+    args = s["hooks"]["createContainer"][-1]["args"]
+    in_hook = [a for a in args if a in ("--mount", "--node")]
+    rules = s["linux"]["resources"]["devices"]
+    assert any(r.get("major") == 195 and r["allow"] for r in rules), "cgroup rules stay"
+    if in_spec:
+        assert nodes and not in_hook, (nodes, args)
+        return "runtime"
+    assert not nodes and "--mount" in in_hook and "--node" in in_hook, (nodes, args)
+    return "hook"
+
+
+@test
+def who_makes_the_mounts():
+    """auto: the installed runc (1.1.5) gets no mounts, crun and a runc that says 1.1.14 get
+    them; the answer follows the binary (cached per path, size, mtime); always and never
+    override; another value stops the container with one line."""
+    prepare_crun()
+    eq(who_mounts("runc"), "hook", "runc 1.1.5")
+    eq(who_mounts("crun"), "runtime", "crun")
+    fake = os.path.join(BIN, "runc-fake")
+    for version, want in (("1.1.14", "runtime"), ("1.1.13", "hook"), ("1.2.0-rc.2", "hook"),
+                          ("1.2.0-rc.3", "runtime"), ("1.2.3", "runtime"), ("1.0.0", "hook")):
+        with open(fake + ".tmp", "w") as f:
+            f.write(FAKE_RUNC.format(version=version))
+        os.chmod(fake + ".tmp", 0o755)
+        os.rename(fake + ".tmp", fake)
+        eq(who_mounts(fake), want, f"runc {version}")
+    eq(who_mounts("crun", "always"), "hook", "crun, always")
+    eq(who_mounts("runc", "never"), "runtime", "runc, never")
+    cfg = config("cdi", ["runc"], 'mount-in-hook = "sometimes"\n')
+    b, _ = hostile_bundle("bad-setting", SCRATCH)
+    before = open(os.path.join(b, "config.json")).read()
+    p = subprocess.run([SHIM, "run", "--bundle", b, "bad-setting"], capture_output=True,
+                       text=True, env=dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=cfg))
+    assert p.returncode != 0
+    eq(p.stderr, "nvidia-container-runtime: nvidia-container-runtime.mount-in-hook 'sometimes' "
+       "is not supported (auto, always, never)\n", "one line")
+    eq(open(os.path.join(b, "config.json")).read(), before, "config.json untouched")
 
 
 @test
@@ -148,6 +225,22 @@ def cdi_runc_scratch_dir():
 @test
 def cdi_runc_etc_dir():
     race("cdi", "runc", ETC, ROUNDS)
+
+
+def runc_version():
+    out = subprocess.run(["runc", "--version"], capture_output=True, text=True).stdout
+    return tuple(int(x) for x in out.split()[2].split("+")[0].split("-")[0].split("."))
+
+
+@test
+def cdi_runc_never_is_the_vulnerable_path():
+    """Proof that the race is real and that the rounds above would see it: with mount-in-hook =
+    "never" runc itself makes the targets, and runc < 1.1.14 lets the image create files in the
+    host directory (5 to 10 of 100 rounds here; 150 rounds all missing is below 1e-4)."""
+    if runc_version() >= (1, 1, 14):
+        race("cdi", "runc", SCRATCH, ROUNDS // 2, 'mount-in-hook = "never"\n')
+    else:
+        race("cdi", "runc", SCRATCH, 150, 'mount-in-hook = "never"\n', want_escapes=True)
 
 
 @test
