@@ -108,7 +108,8 @@ static int parse_opts(const char *s, size_t len, unsigned *ret) {
                 size_t n = comma ? (size_t) (comma - s) : len, i;
 
                 for (i = 0; i < ELEMENTSOF(mount_opts); i++)
-                        if (strlen(mount_opts[i].name) == n && memcmp(s, mount_opts[i].name, n) == 0)
+                        if (strlen(mount_opts[i].name) == n &&
+                            memcmp(s, mount_opts[i].name, n) == 0)
                                 break;
                 if (i == ELEMENTSOF(mount_opts))
                         return -EINVAL;
@@ -160,7 +161,8 @@ int hook_node_parse(struct edits *e, const char *arg) {
         return 0;
 }
 
-/* ---- the work --------------------------------------------------------------------------------- */
+/* ---- the work ---------------------------------------------------------------------------------
+ */
 
 /* A node source must be the character device the plan found, not whatever the path holds now. */
 static int node_source_open(const struct edit_node *n, struct mount_source *ret) {
@@ -177,15 +179,21 @@ static int node_source_open(const struct edit_node *n, struct mount_source *ret)
         return 0;
 }
 
-static int bind_one(int rootfd, struct mount_source *src, const char *target, unsigned flags,
-                    uid_t uid, gid_t gid, struct journal *j) {
+/* SRC onto TARGET, created when missing; SOURCE names it in errors ("device" for nodes). */
+static int bind_one(int rootfd, struct mount_source *src, const char *source, const char *target,
+                    unsigned flags, uid_t uid, gid_t gid, struct journal *j,
+                    struct nctk_error **err) {
         _cleanup_close_ int tfd = rootfs_target(rootfd, target, src->is_dir, uid, gid, j);
         int r;
 
         if (tfd < 0)
-                return tfd;
+                return nctk_error_set(err, -tfd, "mount target '%s': %s", target, strerror(-tfd));
         r = mount_attach(src, rootfd, target, tfd, flags);
-        return r < 0 ? r : journal_add(j, JOURNAL_MOUNT, target);
+        r = r < 0 ? r : journal_add(j, JOURNAL_MOUNT, target);
+        if (r < 0)
+                return nctk_error_set(err, -r, "mount '%s' on '%s': %s", source, target,
+                                      strerror(-r));
+        return 0;
 }
 
 static int mounts_apply(int rootfd, const struct edits *e, uid_t uid, gid_t gid, struct journal *j,
@@ -201,11 +209,10 @@ static int mounts_apply(int rootfd, const struct edits *e, uid_t uid, gid_t gid,
                 if (r < 0)
                         return nctk_error_set(err, -r, "cannot open '%s': %s", m->source,
                                               strerror(-r));
-                r = bind_one(rootfd, &src, m->target, m->flags, uid, gid, j);
+                r = bind_one(rootfd, &src, m->source, m->target, m->flags, uid, gid, j, err);
                 mount_source_close(&src);
                 if (r < 0)
-                        return nctk_error_set(err, -r, "mount '%s' on '%s': %s", m->source,
-                                              m->target, strerror(-r));
+                        return r;
         }
         return 0;
 }
@@ -218,15 +225,14 @@ static int nodes_apply(int rootfd, const struct edits *e, uid_t uid, gid_t gid, 
                 int r = node_source_open(n, &src);
 
                 if (r < 0)
-                        return nctk_error_set(
-                                err, -r, "device node '%s' (%u:%u): %s", n->source, n->major,
-                                n->minor,
-                                r == -ENODEV ? "not the expected character device" : strerror(-r));
-                r = bind_one(rootfd, &src, n->target, NODE_FLAGS, uid, gid, j);
+                        return nctk_error_set(err, -r, "device node '%s' (%u:%u): %s", n->source,
+                                              n->major, n->minor,
+                                              r == -ENODEV ? "not the expected character device"
+                                                           : strerror(-r));
+                r = bind_one(rootfd, &src, n->source, n->target, NODE_FLAGS, uid, gid, j, err);
                 mount_source_close(&src);
                 if (r < 0)
-                        return nctk_error_set(err, -r, "mount device '%s': %s", n->target,
-                                              strerror(-r));
+                        return r;
         }
         return 0;
 }

@@ -57,6 +57,10 @@ static const struct key_doc key_docs[] = {
         {RT "log-level", "How much the runtime logs: debug, info, warning or error.", NULL},
         {RT "runtimes", "Low-level runtimes to run, the first one found wins.", NULL},
         {RT "mode", "How GPUs are given: auto, legacy, cdi, jit-cdi or csv.", NULL},
+        {RT "mount-in-hook",
+         "nctk's own, cdi mode: make the mounts in our hook, through fds: auto (unless the "
+         "runtime is crun or runc 1.1.14+), always or never.",
+         "\"auto\""},
         {RT "modes.cdi.spec-dirs", "Directories with CDI specs.", NULL},
         {RT "modes.cdi.default-kind", "The kind a bare device name gets in cdi mode.", NULL},
         {RT "modes.cdi.annotation-prefixes", "Annotation key prefixes that ask for CDI devices.",
@@ -72,10 +76,6 @@ static const struct key_doc key_docs[] = {
          "[\"enable-cuda-compat\"]"},
         {RT "modes.legacy.cuda-compat-mode",
          "CUDA forward compatibility in legacy mode: ldconfig, hook, mount or disabled.", NULL},
-        {RT "mount-in-hook",
-         "nctk's own: in cdi mode, make the mounts and device nodes in nctk's createContainer "
-         "hook through fds (auto: when the runtime is not crun or runc 1.1.14+; always; never).",
-         "\"auto\""},
 
         {"nvidia-container-runtime-hook.path", "The hook that legacy mode adds.", NULL},
         {"nvidia-container-runtime-hook.skip-mode-detection",

@@ -46,6 +46,7 @@ static const struct config_key key_map[] = {
         {RT "log-level", CONFIG_KEY_STRING, CFG(runtime.log_level)},
         {RT "runtimes", CONFIG_KEY_STRV, CFG(runtime.runtimes)},
         {RT "mode", CONFIG_KEY_STRING, CFG(runtime.mode)},
+        {RT "mount-in-hook", CONFIG_KEY_STRING, CFG(runtime.mount_in_hook)},
         {RT "modes.cdi.spec-dirs", CONFIG_KEY_STRV, CFG(runtime.cdi_spec_dirs)},
         {RT "modes.cdi.default-kind", CONFIG_KEY_STRING, CFG(runtime.cdi_default_kind)},
         {RT "modes.cdi.annotation-prefixes", CONFIG_KEY_STRV, CFG(runtime.cdi_annotation_prefixes)},
@@ -58,7 +59,6 @@ static const struct config_key key_map[] = {
          CFG(runtime.jit_cdi_disable_hooks)},
         {RT "modes.legacy.cuda-compat-mode", CONFIG_KEY_STRING,
          CFG(runtime.legacy_cuda_compat_mode)},
-        {RT "mount-in-hook", CONFIG_KEY_STRING, CFG(runtime.mount_in_hook)},
 
         {"nvidia-container-runtime-hook.path", CONFIG_KEY_STRING, CFG(hook.path)},
         {"nvidia-container-runtime-hook.skip-mode-detection", CONFIG_KEY_BOOL,
