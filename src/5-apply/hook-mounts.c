@@ -62,14 +62,29 @@ static void opts_string(unsigned flags, char *buf, size_t size) {
         snprintf(buf + n, size - n, ":");
 }
 
-int hook_mounts_args(json_t *args, const struct edits *e, bool *ret_any) {
+/* Whether ARRAY (of objects) has one whose KEY is VALUE. */
+static bool has_entry(const json_t *array, const char *key, const char *value) {
+        size_t i;
+        json_t *v;
+
+        json_array_foreach(array, i, v) {
+                const char *s = json_string_value(json_object_get(v, key));
+                if (s && STREQ(s, value))
+                        return true;
+        }
+        return false;
+}
+
+int hook_mounts_args(json_t *args, const json_t *spec, const struct edits *e, bool *ret_any) {
+        const json_t *mounts = json_object_get(spec, "mounts");
+        const json_t *devices = json_object_get(json_object_get(spec, "linux"), "devices");
         char prefix[64];
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < e->n_mounts; i++) {
                 const struct edit_mount *m = &e->mounts[i];
 
-                if (is_proc(m->target))
+                if (is_proc(m->target) || has_entry(mounts, "destination", m->target))
                         continue;
                 opts_string(m->flags, prefix, sizeof(prefix));
                 r = push_arg(args, "--mount", prefix, m->source, m->target);
@@ -78,6 +93,8 @@ int hook_mounts_args(json_t *args, const struct edits *e, bool *ret_any) {
         for (size_t i = 0; r >= 0 && i < e->n_nodes; i++) {
                 const struct edit_node *n = &e->nodes[i];
 
+                if (has_entry(devices, "path", n->target))
+                        continue;
                 snprintf(prefix, sizeof(prefix), "%u:%u:", n->major, n->minor);
                 r = push_arg(args, "--node", prefix, n->source, n->target);
                 *ret_any = true;

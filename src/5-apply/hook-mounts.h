@@ -13,13 +13,14 @@
 
 struct journal;
 
-/* Appends E's mounts (but those into /proc, which have --proc-mount) and nodes to ARGS, the
- * hook's argument array, as
+/* Appends E's mounts (but those into /proc, which have --proc-mount, and those whose target
+ * SPEC's "mounts" already has) and nodes (but those SPEC's "linux.devices" already has: as
+ * spec_apply_edits skips them) to ARGS, the hook's argument array, as
  *   --mount OPTS:SOURCE[::TARGET]     OPTS: a comma list of ro, nosuid, nodev, noexec (may be
  *                                     empty); TARGET left out when it is SOURCE
  *   --node MAJOR:MINOR:SOURCE[::TARGET]
  * Sets *RET_ANY when it added one. 0 or -ENOMEM. */
-int hook_mounts_args(json_t *args, const struct edits *e, bool *ret_any);
+int hook_mounts_args(json_t *args, const json_t *spec, const struct edits *e, bool *ret_any);
 
 /* Read one --mount or --node value back into E. 0, -EINVAL (malformed, a relative path, a
  * target in /proc), -ENOMEM. */

@@ -280,8 +280,8 @@ static int arg_pair(json_t *args, const char *opt, const char *a, const char *b)
         return arg2(args, opt, s);
 }
 
-static int finalize_args(json_t *args, const struct edits *e, const struct spec_opts *o,
-                         bool *ret_any) {
+static int finalize_args(json_t *args, const json_t *spec, const struct edits *e,
+                         const struct spec_opts *o, bool *ret_any) {
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < e->n_mounts; i++)
@@ -298,7 +298,7 @@ static int finalize_args(json_t *args, const struct edits *e, const struct spec_
                 *ret_any = true;
         }
         if (r >= 0 && o->mounts_in_hook)
-                r = hook_mounts_args(args, e, ret_any);
+                r = hook_mounts_args(args, spec, e, ret_any);
         for (size_t i = 0; r >= 0 && i < e->n_links; i++) {
                 r = arg_pair(args, "--link", e->links[i].target, e->links[i].path);
                 *ret_any = true;
@@ -317,7 +317,7 @@ static int add_finalize_hook(json_t *spec, const struct edits *e, const struct s
         bool any = false;
         int r;
 
-        if (!args || finalize_args(args, e, o, &any) < 0 ||
+        if (!args || finalize_args(args, spec, e, o, &any) < 0 ||
             json_array_append_new(args, json_string(o->rootfs)) < 0)
                 return oom(err);
         r = stage_hooks(spec, "createContainer", &hooks, err);

@@ -80,6 +80,34 @@ static void spec_keeps_rules_only(void **state) {
                 fail_msg("args %s", json_dumps(args, JSON_COMPACT));
 }
 
+/* What the engine already put in config.json (a mount at one of our targets, a device node we
+ * would bind) is the runtime's, as in spec_apply_edits without the hook: not carried twice. */
+static void engine_entries_kept(void **state) {
+        json_auto_t *spec = json_pack(
+                "{s:[{s:s, s:s, s:s}], s:{s:[{s:s, s:s, s:i, s:i}]}}", "mounts", "destination",
+                "/run/nvidia-persistenced/socket", "type", "bind", "source", "/elsewhere", "linux",
+                "devices", "path", "/dev/nvidiactl", "type", "c", "major", 195, "minor", 255);
+        json_auto_t *before = json_deep_copy(spec);
+        json_t *args;
+        char *text;
+
+        (void) state;
+        assert_int_equal(spec_apply_edits(spec, &edits, &opts, NULL), 0);
+        assert_true(json_equal(json_object_get(spec, "mounts"), json_object_get(before, "mounts")));
+        assert_true(json_equal(json_object_get(json_object_get(spec, "linux"), "devices"),
+                               json_object_get(json_object_get(before, "linux"), "devices")));
+        args = json_object_get(
+                json_array_get(json_object_get(json_object_get(spec, "hooks"), "createContainer"),
+                               0),
+                "args");
+        text = json_dumps(args, JSON_COMPACT);
+        assert_null(strstr(text, "persistenced"));
+        assert_null(strstr(text, "nvidiactl"));
+        assert_non_null(strstr(text, "\"195:1:/drv/dev/nvidia1::/dev/nvidia1\""));
+        assert_non_null(strstr(text, "\"ro,nosuid,nodev:/drv" LIB "::" LIB "\""));
+        free(text);
+}
+
 static void parser_reads_back(void **state) {
         json_auto_t *spec = applied();
         json_t *args = json_object_get(
@@ -188,11 +216,9 @@ static void settings(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(spec_keeps_rules_only),
-                cmocka_unit_test(parser_reads_back),
-                cmocka_unit_test(malformed_values),
-                cmocka_unit_test(safe_versions),
-                cmocka_unit_test(settings),
+                cmocka_unit_test(spec_keeps_rules_only), cmocka_unit_test(parser_reads_back),
+                cmocka_unit_test(engine_entries_kept),   cmocka_unit_test(malformed_values),
+                cmocka_unit_test(safe_versions),         cmocka_unit_test(settings),
         };
 
         return unit_run_group_tests(tests, NULL, NULL);
