@@ -75,28 +75,36 @@ def config(mode, runtimes, extra=""):
     return path
 
 
-def host_state(host):
-    """The host directory's files and their bytes, and every host mount under WORK."""
+def host_state(host, only=""):
+    """The host directory's files (those whose names start with ONLY) and their bytes, and every
+    host mount under WORK."""
     files = {}
     for d, _, fs in os.walk(host):
         for f in fs:
+            if not f.startswith(only):
+                continue
             p = os.path.join(d, f)
-            files[p] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+            st = os.lstat(p)
+            files[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.isfile(p)
+                        else oct(st.st_mode))
     with open("/proc/self/mountinfo") as f:
         mounts = sorted(line.split(" ")[4] for line in f if WORK in line.split(" ")[4])
     return files, mounts
 
 
-def hostile_bundle(name, host):
-    """A GPU container whose library directory is a real directory, with a symlink to HOST
-    beside it for the flipper to exchange it with."""
+def hostile_bundle(name, host, swap=LIBDIR, no_dev_mount=False):
+    """A GPU container whose directory SWAP is a real directory, with a symlink to HOST beside it
+    for the flipper to exchange it with. NO_DEV_MOUNT: config.json mounts nothing on /dev, so
+    that the device nodes go into the image's own /dev."""
     b = make_bundle(os.path.join(WORK, name), ROOTFS, PROBE, CHECK)
-    lib = os.path.join(b, "rootfs", LIBDIR)
-    os.makedirs(lib)
+    lib = os.path.join(b, "rootfs", swap)
+    os.makedirs(lib, exist_ok=True)
     os.symlink(host, lib + ".swap")
     cfg_path = os.path.join(b, "config.json")
     cfg = json.load(open(cfg_path))
     cfg["process"]["env"] += ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"]
+    if no_dev_mount:
+        cfg["mounts"] = [m for m in cfg["mounts"] if not m["destination"].startswith("/dev")]
     json.dump(cfg, open(cfg_path, "w"), indent=1)
     return b, lib
 
@@ -105,19 +113,26 @@ def restore(host, before):
     """Puts HOST back as it was after an escape, so that every round counts on its own."""
     for p in set(host_state(host)[0]) - set(before[0]):
         os.unlink(p)
+    for f in os.listdir(host):  # runc's own /dev links, in the /dev race
+        p = os.path.join(host, f)
+        if os.path.islink(p) and p not in before[0]:
+            os.unlink(p)
     for m in host_state(host)[1]:
         subprocess.run(["umount", "-l", m], capture_output=True)
 
 
-def race(mode, runtime, host, rounds, extra="", want_escapes=False, wrapper="plain"):
+def race(mode, runtime, host, rounds, extra="", want_escapes=False, wrapper="plain", swap=LIBDIR,
+         only=""):
     """ROUNDS containers through the shim while the flipper runs: none may touch the host (or,
-    with WANT_ESCAPES, some must: the race is real). Returns how many were refused."""
+    with WANT_ESCAPES, some must: the race is real). Returns how many were refused. SWAP: the
+    image's directory that the flipper swaps ("dev": config.json has no /dev mount); ONLY: count
+    only host files whose names start with it."""
     state = os.path.join(WORK, f"state-{runtime}")
     cfg = config(mode, [runtime], extra)
     env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=cfg)
     b, lib = hostile_bundle(f"b-{mode}-{runtime}-{os.path.basename(host)}-{uuid.uuid4().hex[:6]}",
-                            host)
-    before = host_state(host)
+                            host, swap, swap == "dev")
+    before = host_state(host, only)
     # Unraced, the container starts: the refusals below are the race's doing.
     cid = f"calm-{uuid.uuid4().hex[:8]}"
     shim = WRAPPERS[wrapper] + [SHIM]
@@ -138,7 +153,7 @@ def race(mode, runtime, host, rounds, extra="", want_escapes=False, wrapper="pla
             subprocess.run([runtime, "--root", state, "delete", "--force", cid],
                            capture_output=True)
             refused += p.returncode != 0
-            now = host_state(host)
+            now = host_state(host, only)
             if now != before:
                 escapes += 1
                 escaped_how.append(sorted(set(now[0].items()) ^ set(before[0].items())) or now[1])
@@ -146,7 +161,7 @@ def race(mode, runtime, host, rounds, extra="", want_escapes=False, wrapper="pla
     finally:
         flipper.kill()
         flipper.wait()
-    print(f"# {mode} mode, {runtime}, {wrapper}, link to {os.path.basename(host)}: "
+    print(f"# {mode} mode, {runtime}, {wrapper}, /{swap} -> {os.path.basename(host)}: "
           f"{escapes} of {rounds} rounds touched the host, {refused} containers refused",
           flush=True)
     if want_escapes:
@@ -254,6 +269,20 @@ def cdi_runc_never_is_the_vulnerable_path():
         race("cdi", "runc", SCRATCH, ROUNDS // 2, 'mount-in-hook = "never"\n')
     else:
         race("cdi", "runc", SCRATCH, 150, 'mount-in-hook = "never"\n', want_escapes=True)
+
+
+@test
+def cdi_runc_device_nodes():
+    """runc < 1.1.14 mknods linux.devices by path too: with no /dev mount in config.json (the
+    nodes then go into the image's /dev) and /dev swapped for a link to a host directory, runc
+    itself made GPU nodes there (15 of 150 here, with mount-in-hook = "never"). By default our
+    hook binds them through fds: none may appear. Only nvidia* names count: runc also makes its
+    own /dev/fd, /dev/stdin... links there, for any container without a /dev mount, GPU or not;
+    that is runc's alone (every engine mounts a tmpfs on /dev)."""
+    race("cdi", "runc", SCRATCH, ROUNDS // 2, swap="dev", only="nvidia")
+    if runc_version() < (1, 1, 14):
+        race("cdi", "runc", SCRATCH, 150, 'mount-in-hook = "never"\n', want_escapes=True,
+             swap="dev", only="nvidia")
 
 
 @test
