@@ -161,7 +161,8 @@ def race(mode, runtime, host, rounds, extra="", want_escapes=False, wrapper="pla
     finally:
         flipper.kill()
         flipper.wait()
-    print(f"# {mode} mode, {runtime}, {wrapper}, /{swap} -> {os.path.basename(host)}: "
+    setting = extra.strip() or "default settings"
+    print(f"# {mode} mode, {runtime}, {wrapper}, {setting}, /{swap} -> {os.path.basename(host)}: "
           f"{escapes} of {rounds} rounds touched the host, {refused} containers refused",
           flush=True)
     if want_escapes:
