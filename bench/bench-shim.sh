@@ -6,36 +6,43 @@
 #  2. `nvidia-container-runtime run` of a container with NVIDIA_VISIBLE_DEVICES=0 in cdi mode
 #     (discover from the cache, plan, config.json rewritten, runc makes the mounts, nodes and
 #     cgroup, our createContainer hook the links and ld cache) over plain `runc run`;
-#  and, for comparison, runc with the configure prestart hook for the same GPU (legacy path).
-# usage: bench/bench-shim.sh [BUILD_DIR] [N]
+#  and, for comparison, runc with the configure prestart hook for the same GPU (legacy path);
+#  3. cdi mode with the mounts and nodes made by our createContainer hook (mount-in-hook "auto"
+#     on a runc < 1.1.14, or "always") and by the runtime ("never"), and, when BEFORE_BUILD is
+#     given, the cdi mode of that build (an nctk from before mount-in-hook existed).
+# usage: bench/bench-shim.sh [BUILD_DIR] [N] [BEFORE_BUILD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(readlink -f "${1:-build}")
 n=${2:-40}
+before=${3:+$(readlink -f "$3")}
 work=$(mktemp -d /tmp/nctk-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 echo "# bench-shim: $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus, n=$n"
-python3 - "$work" "$build" "$n" <<'PY'
+python3 - "$work" "$build" "$n" "$before" <<'PY'
 import json, os, random, statistics, subprocess, sys, time
 sys.path.insert(0, "tests/e2e")
 from containers import make_bundle, make_hook, make_rootfs, make_sim
-work, build, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+work, build, n, before = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 make_sim(f"{work}/sim", "--gpus", "1")
 rootfs = make_rootfs(f"{work}/rootfs", f"{build}/tests/e2e/probe")
 shim = f"{work}/nvidia-container-runtime"
 os.symlink(f"{build}/nctk", shim)
 hook = f"{work}/nvidia-container-runtime-hook"
 os.symlink(f"{build}/nctk", hook)
-for mode in ("cdi", "legacy"):
+settings = {"cdi": "", "legacy": "", "cdi-hook": 'mount-in-hook = "always"\n',
+            "cdi-runtime": 'mount-in-hook = "never"\n'}
+for mode, extra in settings.items():
     with open(f"{work}/config-{mode}.toml", "w") as f:
         # load-kmods off: a GPU host has its modules loaded (nctk then spawns nothing); this
         # machine has none, and a modprobe attempt per start would be measured instead.
         f.write(f'[nvidia-container-cli]\nroot = "{work}/sim"\nproc-root = "{work}/sim/proc"\n'
                 f'load-kmods = false\n'
                 f'[nvidia-container-runtime]\n'
-                f'mode = "{mode}"\n[nvidia-container-runtime-hook]\npath = "{hook}"\n')
+                f'mode = "{mode.split("-")[0]}"\n{extra}'
+                f'[nvidia-container-runtime-hook]\npath = "{hook}"\n')
 envs = {m: dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=f"{work}/config-{m}.toml")
-        for m in ("cdi", "legacy")}
+        for m in settings}
 
 def bundle(name, env_add=(), **kw):
     b = make_bundle(f"{work}/{name}", rootfs, None, "true", **kw)
@@ -45,7 +52,8 @@ def bundle(name, env_add=(), **kw):
     return b
 
 plain = bundle("plain")
-gpu = bundle("gpu", ["NVIDIA_VISIBLE_DEVICES=0"])
+gpu_env = ["NVIDIA_VISIBLE_DEVICES=0"]
+gpu = bundle("gpu", gpu_env)
 gpu_legacy = bundle("gpu-legacy", ["NVIDIA_VISIBLE_DEVICES=0"])  # the cdi runs rewrite "gpu"
 hooked = bundle("hooked", hook=make_hook(f"{work}/hook.sh"),
                 hook_args=["--device=0", "--compute", "--utility"],
@@ -54,7 +62,14 @@ hooked = bundle("hooked", hook=make_hook(f"{work}/hook.sh"),
 cases = [("runc run, plain", "runc", plain, "cdi"), ("shim run, no GPU", shim, plain, "cdi"),
          ("shim run, 1 GPU, cdi mode", shim, gpu, "cdi"),
          ("shim run, 1 GPU, legacy mode (hook)", shim, gpu_legacy, "legacy"),
-         ("runc run + configure hook, 1 GPU", "runc", hooked, "cdi")]
+         ("runc run + configure hook, 1 GPU", "runc", hooked, "cdi"),
+         ("shim run, 1 GPU, cdi, mounts by our hook", shim, bundle("gpu-h", gpu_env), "cdi-hook"),
+         ("shim run, 1 GPU, cdi, mounts by runc", shim, bundle("gpu-r", gpu_env), "cdi-runtime")]
+if before:
+    old = f"{work}/before/nvidia-container-runtime"
+    os.makedirs(os.path.dirname(old))
+    os.symlink(f"{before}/nctk", old)
+    cases.append(("shim run, 1 GPU, cdi, BEFORE build", old, bundle("gpu-b", gpu_env), "cdi"))
 t = {c[0]: [] for c in cases}
 rng = random.Random(1)
 for i in range(n + 2):
@@ -69,5 +84,5 @@ for i in range(n + 2):
 base = statistics.median(t[cases[0][0]])
 for name, *_ in cases:
     m = statistics.median(t[name])
-    print(f"{name:36s} median {m:6.1f} ms  overhead {m - base:+5.1f} ms  ratio {m / base:.3f}")
+    print(f"{name:42s} median {m:6.1f} ms  overhead {m - base:+5.1f} ms  ratio {m / base:.3f}")
 PY

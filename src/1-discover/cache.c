@@ -157,7 +157,7 @@ static void cache_name(const struct cache_params *p, char *buf, size_t size) {
         snprintf(buf, size, "nvml-%016llx", (unsigned long long) h);
 }
 
-static int cache_dir_open(bool create) {
+int cache_dir_open(bool create) {
         struct stat st;
         int fd;
 

@@ -2,6 +2,7 @@
 #ifndef NCTK_DISCOVER_CACHE_H
 #define NCTK_DISCOVER_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,5 +22,8 @@ int cache_key(const struct cache_params *p, char **ret);
 /* The cached answer for KEY: -ENOENT none, -ESTALE another key, -EPERM not root or unsafe. */
 int cache_load(const struct cache_params *p, const char *key, char **ret, size_t *ret_len);
 int cache_store(const struct cache_params *p, const char *key, const char *data, size_t len);
+/* An O_PATH fd of CACHE_DIR (made first when CREATE), or -EPERM when anyone but root could write
+ * it: what is read from there steers what a container gets. */
+int cache_dir_open(bool create);
 
 #endif

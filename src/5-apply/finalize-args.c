@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "5-apply/apply.h"
+#include "5-apply/hook-mounts.h"
 #include "5-apply/spec.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -19,6 +20,8 @@ enum {
         OPT_PROC_MOUNT,
         OPT_LINK,
         OPT_LDCACHE_DIR,
+        OPT_MOUNT,
+        OPT_NODE,
 };
 
 static const struct option finalize_options[] = {
@@ -28,6 +31,8 @@ static const struct option finalize_options[] = {
         {"proc-mount", required_argument, NULL, OPT_PROC_MOUNT},
         {"link", required_argument, NULL, OPT_LINK},
         {"ldcache-dir", required_argument, NULL, OPT_LDCACHE_DIR},
+        {"mount", required_argument, NULL, OPT_MOUNT},
+        {"node", required_argument, NULL, OPT_NODE},
         {},
 };
 
@@ -82,6 +87,13 @@ static int add_link(struct edits *e, const char *arg, struct nctk_error **err) {
         return 0;
 }
 
+/* The mounts and nodes the runtime is not trusted with (5-apply/hook-mounts.c). */
+static int hook_arg(int r, const char *opt, struct nctk_error **err) {
+        if (r == -EINVAL)
+                return nctk_error_set(err, EINVAL, "invalid %s '%s'", opt, optarg);
+        return r;
+}
+
 static int parse_one(int opt, struct edits *e, struct finalize_opts *o, struct nctk_error **err) {
         switch (opt) {
         case OPT_PROC_ROOT: o->proc_root = optarg; return 0;
@@ -93,6 +105,8 @@ static int parse_one(int opt, struct edits *e, struct finalize_opts *o, struct n
                 if (optarg[0] != '/')
                         return usage_error(err, "--ldcache-dir wants an absolute path", optarg);
                 return push_str(&e->ldcache_dirs, &e->n_ldcache_dirs, optarg);
+        case OPT_MOUNT: return hook_arg(hook_mount_parse(e, optarg), "--mount", err);
+        case OPT_NODE: return hook_arg(hook_node_parse(e, optarg), "--node", err);
         default:
                 /* Newer shims may pass more: refusing would stop every container, so unknown
                  * options are ignored, as nvidia-cdi-hook does. */

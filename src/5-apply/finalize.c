@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "5-apply/apply.h"
+#include "5-apply/hook-mounts.h"
 #include "5-apply/mount.h"
 #include "5-apply/procmask.h"
 #include "5-apply/rootfs.h"
@@ -166,7 +167,8 @@ int apply_finalize(const struct edits *e, const struct finalize_opts *o, struct 
         if (f.rootfd < 0)
                 return nctk_error_set(err, errno, "cannot open rootfs '%s': %s", o->rootfs,
                                       strerror(errno));
-        r = proc_mask(&f, err);
+        r = apply_hook_mounts(f.rootfd, e, o->uid, o->gid, &f.j, err);
+        r = r < 0 ? r : proc_mask(&f, err);
         r = r < 0 ? r : proc_mounts(&f, err);
         r = r < 0 ? r : apply_links(f.rootfd, e, o->uid, o->gid, &f.j, err);
         r = r < 0 ? r : apply_ldcache(f.rootfd, e->ldcache_dirs, e->n_ldcache_dirs, err);

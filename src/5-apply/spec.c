@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "5-apply/hook-mounts.h"
 #include "5-apply/spec.h"
 #include "util/fileio.h"
 #include "util/macros.h"
@@ -279,8 +280,8 @@ static int arg_pair(json_t *args, const char *opt, const char *a, const char *b)
         return arg2(args, opt, s);
 }
 
-static int finalize_args(json_t *args, const struct edits *e, const struct spec_opts *o,
-                         bool *ret_any) {
+static int finalize_args(json_t *args, const json_t *spec, const struct edits *e,
+                         const struct spec_opts *o, bool *ret_any) {
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < e->n_mounts; i++)
@@ -296,6 +297,8 @@ static int finalize_args(json_t *args, const struct edits *e, const struct spec_
                         r = arg2(args, "--proc-gpu", e->proc_gpus[i]);
                 *ret_any = true;
         }
+        if (r >= 0 && o->mounts_in_hook)
+                r = hook_mounts_args(args, spec, e, ret_any);
         for (size_t i = 0; r >= 0 && i < e->n_links; i++) {
                 r = arg_pair(args, "--link", e->links[i].target, e->links[i].path);
                 *ret_any = true;
@@ -314,7 +317,7 @@ static int add_finalize_hook(json_t *spec, const struct edits *e, const struct s
         bool any = false;
         int r;
 
-        if (!args || finalize_args(args, e, o, &any) < 0 ||
+        if (!args || finalize_args(args, spec, e, o, &any) < 0 ||
             json_array_append_new(args, json_string(o->rootfs)) < 0)
                 return oom(err);
         r = stage_hooks(spec, "createContainer", &hooks, err);
@@ -337,8 +340,9 @@ int spec_apply_edits(json_t *spec, const struct edits *e, const struct spec_opts
                 return nctk_error_set(err, EINVAL, "config.json: not a JSON object");
         if (!o->hook_path || o->hook_path[0] != '/' || !o->rootfs || o->rootfs[0] != '/')
                 return nctk_error_set(err, EINVAL, "the hook path and the rootfs must be absolute");
-        r = add_mounts(spec, e, err);
-        r = r < 0 ? r : add_nodes(spec, e, err);
+        /* A runtime not trusted with the targets gets neither: our hook makes them. */
+        r = o->mounts_in_hook ? 0 : add_mounts(spec, e, err);
+        r = r < 0 || o->mounts_in_hook ? r : add_nodes(spec, e, err);
         r = r < 0 || o->no_cgroups ? r : add_rules(spec, e, err);
         r = r < 0 ? r : add_finalize_hook(spec, e, o, err);
         return r;

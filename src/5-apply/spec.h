@@ -13,7 +13,9 @@
 
 /* The hidden subcommand the createContainer hook runs (src/cmd/hook-finalize.c):
  *   nctk hook-finalize [--proc-root DIR] [--mask-proc BUSID]... [--proc-mount SRC::DST]...
- *                      [--link TARGET::LINK]... [--ldcache-dir DIR]... ROOTFS
+ *                      [--link TARGET::LINK]... [--ldcache-dir DIR]...
+ *                      [--mount OPTS:SRC[::DST]]... [--node MAJ:MIN:SRC[::DST]]... ROOTFS
+ * (--mount and --node: apply/hook-mounts.h)
  * ROOTFS is the container's rootfs as the runtime's mount namespace sees it before pivot_root. */
 #define SPEC_HOOK_FINALIZE "hook-finalize"
 /* The environment of every hook we add: a hook runs as root and must not inherit anything
@@ -26,6 +28,7 @@ struct spec_opts {
         const char *rootfs; /* the container's rootfs, absolute: the hook's ROOTFS */
         const char *proc_root; /* the driver's procfs (inventory's proc_root); NULL: "/proc" */
         bool no_cgroups;       /* add no linux.resources.devices rules */
+        bool mounts_in_hook;   /* the mounts and nodes go to the hook, not to the runtime */
 };
 
 /* Adds E to SPEC, a parsed config.json, in place; every other field is left as it was:
@@ -40,7 +43,9 @@ struct spec_opts {
  *    the last deny rule), so the runtime programs the device cgroup and the grant survives
  *    `systemctl daemon-reload`;
  *  - when E has links, ld cache directories, /proc mounts or a /proc mask: one createContainer
- *    hook running O->hook_path SPEC_HOOK_FINALIZE with them (a previous such hook is replaced).
+ *    hook running O->hook_path SPEC_HOOK_FINALIZE with them (a previous such hook is replaced);
+ *  - with O->mounts_in_hook, neither the mounts nor the nodes: they go to that hook (--mount,
+ *    --node), which makes them through fds; the rules stay.
  * Applying the same edits twice gives the same spec. Returns 0, -EINVAL with ERR when SPEC has
  * a field of the wrong type where we add (e.g. "mounts" not an array), -ENOMEM. On failure SPEC
  * may be partly edited: callers write it out only on success. */

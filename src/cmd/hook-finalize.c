@@ -1,6 +1,7 @@
 /* `nctk hook-finalize`: the createContainer hook that the runtime shim writes into config.json
  * (apply/spec.h documents its command line). The runtime has made the mounts and device nodes;
- * this does what config.json cannot say: the /proc/driver/nvidia mask, symlinks, the ld cache.
+ * this does what config.json cannot say: the /proc/driver/nvidia mask, symlinks, the ld cache
+ * (and the mounts and nodes themselves on a runtime not trusted with them: hook-mounts.c).
  * It runs as root in the container's mount namespace, before pivot_root, with the environment
  * the shim gave it (PATH only): its inputs are its arguments, written by the shim. */
 #include <errno.h>

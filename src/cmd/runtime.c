@@ -19,6 +19,7 @@
 #include "cmd/error.h"
 #include "cmd/runtime.h"
 #include "oci/bundle.h"
+#include "oci/runtime-safety.h"
 #include "oci/shim.h"
 #include "pipeline/pipeline.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@
 struct shim {
         const char *prog;
         const char *forced_mode;
+        const char *runtime; /* the low-level runtime's path */
         struct nctk_config *cfg;
         struct runtime_args ra;
         FILE *debug;         /* nvidia-container-runtime.debug, when set */
@@ -68,11 +70,24 @@ static int shim_pipeline_error(enum pipeline_stage stage, struct nctk_error **er
         return -((*err) ? (*err)->errnum : EINVAL);
 }
 
+/* Who makes the mounts and device nodes: the runtime from config.json, or, when it is not known
+ * to make their targets safely (oci/runtime-safety.h), our createContainer hook through fds. */
+static int shim_mounts_in_hook(const struct shim *s, bool *ret, struct nctk_error **err) {
+        if (runtime_mounts_in_hook(s->cfg->runtime.mount_in_hook, s->runtime, ret) < 0)
+                return nctk_error_set(err, EINVAL,
+                                      "nvidia-container-runtime.mount-in-hook '%s' is not "
+                                      "supported (auto, always, never)",
+                                      s->cfg->runtime.mount_in_hook);
+        log_debug("cdi: mounts and nodes made by %s", *ret ? "our hook" : s->runtime);
+        return 0;
+}
+
 static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
                     struct nctk_error **err) {
         _cleanup_free_ char *self = NULL;
         struct pipeline_opts o;
         struct pipeline p = {.rootfd = -EBADF};
+        bool in_hook = false;
         int r;
 
         r = shim_self_path(&self);
@@ -82,8 +97,11 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
         r = shim_pipeline_opts(s, rootfs, &o, err);
         if (r >= 0 && (r = pipeline_run(&p, &o, s->req, err)) < 0)
                 r = shim_pipeline_error(p.stage, err);
+        if (r >= 0)
+                r = shim_mounts_in_hook(s, &in_hook, err);
         if (r >= 0) {
-                struct spec_opts so = {.hook_path = self,
+                struct spec_opts so = {.mounts_in_hook = in_hook,
+                                       .hook_path = self,
                                        .rootfs = rootfs,
                                        .proc_root = p.inv->proc_root,
                                        .no_cgroups = s->cfg->cli.no_cgroups};
@@ -209,6 +227,7 @@ static int shim_run(struct shim *s, int argc, char **argv) {
                                   "no low-level runtime found among nvidia-container-runtime."
                                   "runtimes in '%s': %s",
                                   cpath, strerror(-r));
+        s->runtime = runtime;
         log_debug("%s: runtime %s, subcommand %s", s->prog, runtime,
                   s->ra.subcommand ? argv[s->ra.subcommand] : "(none)");
         if (s->ra.modifies && shim_modify(s) < 0)

@@ -57,6 +57,10 @@ static const struct key_doc key_docs[] = {
         {RT "log-level", "How much the runtime logs: debug, info, warning or error.", NULL},
         {RT "runtimes", "Low-level runtimes to run, the first one found wins.", NULL},
         {RT "mode", "How GPUs are given: auto, legacy, cdi, jit-cdi or csv.", NULL},
+        {RT "mount-in-hook",
+         "nctk's own, cdi mode: make the mounts in our hook, through fds: auto (unless the "
+         "runtime is crun or runc 1.1.14+), always or never.",
+         "\"auto\""},
         {RT "modes.cdi.spec-dirs", "Directories with CDI specs.", NULL},
         {RT "modes.cdi.default-kind", "The kind a bare device name gets in cdi mode.", NULL},
         {RT "modes.cdi.annotation-prefixes", "Annotation key prefixes that ask for CDI devices.",

@@ -46,6 +46,7 @@ static const struct config_key key_map[] = {
         {RT "log-level", CONFIG_KEY_STRING, CFG(runtime.log_level)},
         {RT "runtimes", CONFIG_KEY_STRV, CFG(runtime.runtimes)},
         {RT "mode", CONFIG_KEY_STRING, CFG(runtime.mode)},
+        {RT "mount-in-hook", CONFIG_KEY_STRING, CFG(runtime.mount_in_hook)},
         {RT "modes.cdi.spec-dirs", CONFIG_KEY_STRV, CFG(runtime.cdi_spec_dirs)},
         {RT "modes.cdi.default-kind", CONFIG_KEY_STRING, CFG(runtime.cdi_default_kind)},
         {RT "modes.cdi.annotation-prefixes", CONFIG_KEY_STRV, CFG(runtime.cdi_annotation_prefixes)},

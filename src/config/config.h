@@ -49,6 +49,7 @@ struct nctk_config {
                 strv_t jit_cdi_feature_flags;    /* modes.jit-cdi.nvcdi-feature-flags: NULL */
                 strv_t jit_cdi_disable_hooks;    /* modes.jit-cdi.nvcdi-disable-hooks: NULL */
                 char *legacy_cuda_compat_mode;   /* modes.legacy.cuda-compat-mode "ldconfig" */
+                char *mount_in_hook; /* nctk's mount-in-hook: NULL (auto) | auto | always | never */
         } runtime;
 
         struct {                          /* [nvidia-container-runtime-hook] */

@@ -288,24 +288,34 @@ def missing_runtime_is_one_line():
 
 @test
 def hostile_image_stays_inside():
-    """The image's library directory is an absolute link to a host directory: the runtime's
-    mounts and our hook's links and ld cache all land inside the rootfs, none on the host."""
+    """The image's library directory is an absolute link to a host directory. With the mounts
+    in config.json (mount-in-hook = "never"), the runtime resolves the link inside the rootfs
+    and makes the missing directories there; our hook's links and ld cache land inside too.
+    With the mounts made by our hook (the default on this runc, < 1.1.14), a link that leads
+    nowhere inside the rootfs is refused in one line, as `configure` refuses it. Either way
+    nothing is created or mounted on the host."""
     escape = os.path.join(WORK, "escape")
     os.makedirs(escape)
     img = os.path.join(WORK, "rootfs-hostile")
     subprocess.run(["cp", "-a", ROOTFS, img], check=True)
     os.makedirs(os.path.join(img, "usr/lib"), exist_ok=True)
     os.symlink(escape, os.path.join(img, "usr/lib/x86_64-linux-gnu"))
-    _n[0] += 1
-    b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), img, PROBE, "/probe dlopen libcuda.so.1")
-    cfg = spec(b)
-    cfg["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=0")
-    json.dump(cfg, open(os.path.join(b, "config.json"), "w"))
-    p = run_in(config("cdi"), b)
-    eq(p.returncode, 0, p.stderr)
-    assert parse(p.stdout)["dlopen"]["libcuda.so.1"].endswith(DESC["driver_version"]), p.stdout
-    eq(os.listdir(escape), [], "nothing created on the host")
-    eq(host_mounts_mentioning(escape), [], "nothing mounted on the host")
+    for setting in ("never", "auto"):
+        _n[0] += 1
+        b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), img, PROBE, "/probe dlopen libcuda.so.1")
+        cfg = spec(b)
+        cfg["process"]["env"].append("NVIDIA_VISIBLE_DEVICES=0")
+        json.dump(cfg, open(os.path.join(b, "config.json"), "w"))
+        p = run_in(config("cdi", extra=f'mount-in-hook = "{setting}"\n'), b)
+        if setting == "never":
+            eq(p.returncode, 0, p.stderr)
+            assert parse(p.stdout)["dlopen"]["libcuda.so.1"].endswith(DESC["driver_version"]), p.stdout
+        else:
+            assert p.returncode != 0, p.stdout
+            assert "nctk hook-finalize: mount target '/usr/lib/x86_64-linux-gnu/" in p.stderr, p.stderr
+            assert "No such file or directory" in p.stderr, p.stderr
+        eq(os.listdir(escape), [], f"nothing created on the host ({setting})")
+        eq(host_mounts_mentioning(escape), [], f"nothing mounted on the host ({setting})")
 
 
 @test
