@@ -49,22 +49,6 @@ static void applier_release(struct applier *a) {
         journal_release(&a->j);
 }
 
-/* A device node source must be the character device the inventory says, not whatever a path
- * happens to hold now. */
-static int node_source_open(const struct edit_node *n, struct mount_source *ret) {
-        struct stat st;
-        int r = mount_source_open(n->source, ret);
-
-        if (r < 0)
-                return r;
-        if (fstat(ret->fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
-            st.st_rdev != makedev(n->major, n->minor)) {
-                mount_source_close(ret);
-                return -ENODEV;
-        }
-        return 0;
-}
-
 static int sources_open(struct applier *a, struct nctk_error **err) {
         const struct edits *e = a->e;
         int r;
@@ -84,7 +68,7 @@ static int sources_open(struct applier *a, struct nctk_error **err) {
                                               strerror(-r));
         }
         for (size_t i = 0; !a->o->no_devbind && i < e->n_nodes; i++) {
-                r = node_source_open(&e->nodes[i], &a->nodes[i]);
+                r = mount_node_source_open(&e->nodes[i], &a->nodes[i]);
                 if (r < 0)
                         return nctk_error_set(
                                 err, -r, "device node '%s' (%u:%u): %s", e->nodes[i].source,

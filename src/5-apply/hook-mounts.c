@@ -181,21 +181,6 @@ int hook_node_parse(struct edits *e, const char *arg) {
 /* ---- the work ---------------------------------------------------------------------------------
  */
 
-/* A node source must be the character device the plan found, not whatever the path holds now. */
-static int node_source_open(const struct edit_node *n, struct mount_source *ret) {
-        struct stat st;
-        int r = mount_source_open(n->source, ret);
-
-        if (r < 0)
-                return r;
-        if (fstat(ret->fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
-            st.st_rdev != makedev(n->major, n->minor)) {
-                mount_source_close(ret);
-                return -ENODEV;
-        }
-        return 0;
-}
-
 /* SRC onto TARGET, created when missing; SOURCE names it in errors ("device" for nodes). */
 static int bind_one(int rootfd, struct mount_source *src, const char *source, const char *target,
                     unsigned flags, uid_t uid, gid_t gid, struct journal *j,
@@ -239,7 +224,7 @@ static int nodes_apply(int rootfd, const struct edits *e, uid_t uid, gid_t gid, 
         for (size_t i = 0; i < e->n_nodes; i++) {
                 const struct edit_node *n = &e->nodes[i];
                 struct mount_source src = {.fd = -EBADF};
-                int r = node_source_open(n, &src);
+                int r = mount_node_source_open(n, &src);
 
                 if (r < 0)
                         return nctk_error_set(err, -r, "device node '%s' (%u:%u): %s", n->source,

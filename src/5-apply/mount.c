@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "4-plan/plan.h"
@@ -114,5 +115,21 @@ int mount_attach(const struct mount_source *src, int rootfd, const char *target,
         if (move_mount(src->fd, "", target_fd, "",
                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
+        return 0;
+}
+
+/* A device node source must be the character device the inventory says, not whatever a path
+ * happens to hold now. */
+int mount_node_source_open(const struct edit_node *n, struct mount_source *ret) {
+        struct stat st;
+        int r = mount_source_open(n->source, ret);
+
+        if (r < 0)
+                return r;
+        if (fstat(ret->fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+            st.st_rdev != makedev(n->major, n->minor)) {
+                mount_source_close(ret);
+                return -ENODEV;
+        }
         return 0;
 }

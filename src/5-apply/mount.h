@@ -16,6 +16,10 @@ struct mount_source {
 /* Opens HOST_PATH as a mount source; -errno. */
 int mount_source_open(const char *host_path, struct mount_source *ret);
 void mount_source_close(struct mount_source *s);
+/* Opens a device node's source as mount_source_open does, and checks that it is the character
+ * device N names (-ENODEV when it is not). */
+struct edit_node;
+int mount_node_source_open(const struct edit_node *n, struct mount_source *ret);
 
 /* Attaches SRC onto TARGET_FD (an O_PATH fd of the target inside the rootfs; ROOTFD and TARGET,
  * the target's rootfs path, are used by the fallback to find the new mount again) and applies

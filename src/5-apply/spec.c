@@ -69,7 +69,7 @@ static bool is_proc_target(const char *target) {
         return startswith(target, "/proc/");
 }
 
-static json_t *mount_json(const struct edit_mount *m) {
+int spec_mount_flag_options(json_t *opts, unsigned mount_flags) {
         static const struct {
                 unsigned flag;
                 const char *opt;
@@ -79,12 +79,19 @@ static json_t *mount_json(const struct edit_mount *m) {
                 {MOUNT_NODEV, "nodev"},
                 {MOUNT_NOEXEC, "noexec"},
         };
+
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                if ((mount_flags & flags[i].flag) &&
+                    json_array_append_new(opts, json_string(flags[i].opt)) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static json_t *mount_json(const struct edit_mount *m) {
         json_auto_t *opts = json_pack("[s]", "bind");
 
-        for (size_t i = 0; opts && i < ELEMENTSOF(flags); i++)
-                if ((m->flags & flags[i].flag) &&
-                    json_array_append_new(opts, json_string(flags[i].opt)) < 0)
-                        return NULL;
+        if (opts && spec_mount_flag_options(opts, m->flags) < 0)
+                return NULL;
         return opts ? json_pack("{s:s, s:s, s:s, s:O}", "destination", m->target, "type", "bind",
                                 "source", m->source, "options", opts)
                     : NULL;

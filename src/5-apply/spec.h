@@ -76,4 +76,8 @@ struct finalize_opts;
 int finalize_args_parse(int argc, char **argv, struct edits *e, struct finalize_opts *o,
                         struct nctk_error **err);
 
+/* Appends the OCI mount options ("ro", "nosuid", "nodev", "noexec") of a plan mount's
+ * MOUNT_* flags to the JSON array OPTS (config.json and CDI specs alike); -ENOMEM. */
+int spec_mount_flag_options(json_t *opts, unsigned mount_flags);
+
 #endif

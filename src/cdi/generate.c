@@ -10,6 +10,7 @@
 
 #include "2-select/select.h"
 #include "4-plan/plan.h"
+#include "5-apply/spec.h"
 #include "cdi/cdi.h"
 #include "util/macros.h"
 #include "util/strv.h"
@@ -124,22 +125,10 @@ static int add_nodes(json_t *nodes, const struct edits *e, bool device_only) {
 }
 
 static json_t *mount_json(const struct edit_mount *m) {
-        static const struct {
-                unsigned flag;
-                const char *opt;
-        } flags[] = {
-                {MOUNT_RDONLY, "ro"},
-                {MOUNT_NOSUID, "nosuid"},
-                {MOUNT_NODEV, "nodev"},
-                {MOUNT_NOEXEC, "noexec"},
-        };
         json_auto_t *opts = json_array();
 
-        for (size_t i = 0; opts && i < ELEMENTSOF(flags); i++)
-                if ((m->flags & flags[i].flag) &&
-                    json_array_append_new(opts, json_string(flags[i].opt)) < 0)
-                        return NULL;
-        if (!opts || json_array_append_new(opts, json_string("rbind")) < 0 ||
+        if (!opts || spec_mount_flag_options(opts, m->flags) < 0 ||
+            json_array_append_new(opts, json_string("rbind")) < 0 ||
             json_array_append_new(opts, json_string("rprivate")) < 0)
                 return NULL;
         return json_pack("{s:s, s:s, s:O}", "hostPath", m->source, "containerPath", m->target,

@@ -4,8 +4,10 @@ simulated 3-GPU driver: `podman run --device VENDOR/gpu=1` and `=all` see exactl
 nodes, the device cgroup refuses another GPU's node, and the driver's libraries are mounted
 where the spec says and load. The spec goes to /var/run/cdi (podman 4.3 reads only /etc/cdi and
 /var/run/cdi) under a vendor of its own, so that no other spec there can conflict; it is removed
-at the end. The hooks are left out (--disable-hook all): nvidia-cdi-hook is tested on its own,
-so nvidia-smi (which needs the soname links the hook makes) is not run here.
+at the end. The first spec leaves the hooks out (--disable-hook all), so that the devices and
+mounts are shown alone; a second one, under another vendor, has them, run by podman's runc as
+nvidia-cdi-hook (nctk by that name): nvidia-smi and a dlopen by SONAME work only when the hooks
+made the links and the ld cache.
 
 usage: test-cdi-podman.py NCTK PROBE"""
 import atexit
@@ -28,6 +30,8 @@ WORK = tmpdir("nctk-cdi-podman-")
 atexit.register(shutil.rmtree, WORK, True)
 VENDOR = "nctktest.example.com"
 SPEC = f"/var/run/cdi/nctktest-{os.getpid()}.yaml"
+HOOK_VENDOR = "nctkhook.example.com"
+HOOK_SPEC = f"/var/run/cdi/nctkhook-{os.getpid()}.yaml"
 IMAGE = "nctk-cdi-probe"
 PODMAN_RUN = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 
@@ -37,8 +41,9 @@ def engines(fn, *args, check=True):
 
 
 def cleanup():
-    if os.path.exists(SPEC):
-        os.unlink(SPEC)
+    for spec in (SPEC, HOOK_SPEC):
+        if os.path.exists(spec):
+            os.unlink(spec)
     engines("engines_stop", check=False)
 
 
@@ -49,11 +54,11 @@ GPUS = sorted(SIM["gpus"], key=lambda g: g["nvml_index"])
 LIBDIR = SIM["paths"]["libdir"]
 
 
-def podman(device, script):
+def podman(device, script, vendor=VENDOR):
     p = run([PODMAN, "--runtime", "runc", "run", "--rm", *PODMAN_RUN, "--cap-add", "MKNOD",
-             "--device", f"{VENDOR}/gpu={device}", f"localhost/{IMAGE}", "/bin/sh", "-c", script],
+             "--device", f"{vendor}/gpu={device}", f"localhost/{IMAGE}", "/bin/sh", "-c", script],
             check=False, timeout=120, stdin=subprocess.DEVNULL)
-    eq(p.returncode, 0, f"podman run --device {VENDOR}/gpu={device}: {p.stderr[-2000:]}")
+    eq(p.returncode, 0, f"podman run --device {vendor}/gpu={device}: {p.stderr[-2000:]}")
     return p.stdout
 
 
@@ -116,6 +121,27 @@ def podman_gpu_by_uuid():
 @test
 def podman_gpu_all():
     gpu_check("all", {0, 1, 2})
+
+
+@test
+def podman_gpu_with_the_hooks():
+    """The spec as NVIDIA's would be, hooks included (create-symlinks, enable-cuda-compat,
+    update-ldcache, disable-device-node-modification), with nctk as nvidia-cdi-hook."""
+    hook = os.path.join(WORK, "bin", "nvidia-cdi-hook")
+    os.makedirs(os.path.dirname(hook), exist_ok=True)
+    os.symlink(NCTK, hook)
+    root = os.path.join(WORK, "sim")
+    run([NCTK, "ctk", "cdi", "generate", "--driver-root", root, "--proc-root",
+         os.path.join(root, "proc"), "--vendor", HOOK_VENDOR, "--nvidia-cdi-hook-path", hook,
+         "--output", HOOK_SPEC])
+    out = podman("1", "nvidia-smi -L; /probe dlopen libcuda.so.1 libnvidia-ml.so.1",
+                 vendor=HOOK_VENDOR)
+    got = sorted(line.split("UUID: ")[1].rstrip(")") for line in out.splitlines()
+                 if line.startswith("GPU "))
+    eq(got, [GPUS[1]["uuid"]], f"nvidia-smi -L ({out})")
+    lines = out.splitlines()
+    for soname in ("libcuda.so.1", "libnvidia-ml.so.1"):
+        assert any(line.startswith(f"dlopen {soname} /") for line in lines), f"{soname}: {out}"
 
 
 @test
