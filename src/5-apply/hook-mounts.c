@@ -160,21 +160,21 @@ int hook_mount_parse(struct edits *e, const char *arg) {
 }
 
 int hook_node_parse(struct edits *e, const char *arg) {
-        struct edit_node nd = {.mode = 0666};
+        struct edit_node node = {.mode = 0666};
         int n = 0, r;
 
-        if (sscanf(arg, "%u:%u:%n", &nd.major, &nd.minor, &n) != 2 || n == 0)
+        if (sscanf(arg, "%u:%u:%n", &node.major, &node.minor, &n) != 2 || n == 0)
                 return -EINVAL;
-        r = parse_paths(arg + n, &nd.source, &nd.target);
+        r = parse_paths(arg + n, &node.source, &node.target);
         if (r < 0)
                 return r;
         struct edit_node *slot = ARRAY_PUSH(e->nodes, e->n_nodes);
         if (!slot) {
-                free(nd.source);
-                free(nd.target);
+                free(node.source);
+                free(node.target);
                 return -ENOMEM;
         }
-        *slot = nd;
+        *slot = node;
         return 0;
 }
 
