@@ -174,11 +174,11 @@ int cache_dir_open(bool create) {
         return fd;
 }
 
-int cache_load(const struct cache_params *p, const char *key, char **ret, size_t *ret_len) {
+int cache_file_load(const char *name, const char *magic, const char *key, size_t max, char **ret,
+                    size_t *ret_len) {
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0, klen = strlen(key), mlen = strlen(CACHE_MAGIC);
-        char name[64];
+        size_t n = 0, klen = strlen(key), mlen = strlen(magic);
         struct stat st;
         int r;
 
@@ -187,28 +187,28 @@ int cache_load(const struct cache_params *p, const char *key, char **ret, size_t
         dfd = cache_dir_open(false);
         if (dfd < 0)
                 return dfd;
-        cache_name(p, name, sizeof(name));
         fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
                 return -EPERM;
-        r = read_full_fd(fd, CACHE_MAX, &buf, &n);
+        r = read_full_fd(fd, max, &buf, &n);
         if (r < 0)
                 return r;
-        if (n < mlen + klen + 1 || memcmp(buf, CACHE_MAGIC, mlen) != 0 ||
+        if (n < mlen + klen + 1 || memcmp(buf, magic, mlen) != 0 ||
             memcmp(buf + mlen, key, klen) != 0 || buf[mlen + klen] != '\0')
                 return -ESTALE;
         n -= mlen + klen + 1;
-        memmove(buf, buf + mlen + klen + 1, n);
+        memmove(buf, buf + mlen + klen + 1, n + 1); /* with read_full_fd's NUL */
         *ret = TAKE_PTR(buf);
         *ret_len = n;
         return 0;
 }
 
-int cache_store(const struct cache_params *p, const char *key, const char *data, size_t len) {
+int cache_file_store(const char *name, const char *magic, const char *key, const char *data,
+                     size_t len) {
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        char name[64], tmp[80];
+        char tmp[80];
         int r;
 
         if (geteuid() != 0)
@@ -216,12 +216,11 @@ int cache_store(const struct cache_params *p, const char *key, const char *data,
         dfd = cache_dir_open(true);
         if (dfd < 0)
                 return dfd;
-        cache_name(p, name, sizeof(name));
         snprintf(tmp, sizeof(tmp), ".%s.%d", name, (int) getpid());
         fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        r = write_full(fd, CACHE_MAGIC, strlen(CACHE_MAGIC));
+        r = write_full(fd, magic, strlen(magic));
         r = r < 0 ? r : write_full(fd, key, strlen(key) + 1);
         r = r < 0 ? r : write_full(fd, data, len);
         /* Readers see the old file or the whole new one: rename is atomic. */
@@ -231,4 +230,18 @@ int cache_store(const struct cache_params *p, const char *key, const char *data,
                 return r;
         }
         return 0;
+}
+
+int cache_load(const struct cache_params *p, const char *key, char **ret, size_t *ret_len) {
+        char name[64];
+
+        cache_name(p, name, sizeof(name));
+        return cache_file_load(name, CACHE_MAGIC, key, CACHE_MAX, ret, ret_len);
+}
+
+int cache_store(const struct cache_params *p, const char *key, const char *data, size_t len) {
+        char name[64];
+
+        cache_name(p, name, sizeof(name));
+        return cache_file_store(name, CACHE_MAGIC, key, data, len);
 }

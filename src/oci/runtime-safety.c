@@ -22,7 +22,7 @@
 #include "util/macros.h"
 #include "util/strv.h"
 
-#define SAFETY_MAGIC "nctk-runtime-safety 1\n"
+#define SAFETY_MAGIC "nctk-runtime-safety 2\n"
 #define VERSION_MAX 4096
 
 /* runc's fix landed in 1.1.14 and in 1.2.0-rc.3. */
@@ -110,49 +110,17 @@ static int binary_key(const char *runtime, const struct stat *st, char **ret) {
 
 /* 1 or 0 from the cache, -errno when it has no answer for KEY. */
 static int cache_read(const char *name, const char *key) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, mlen = strlen(SAFETY_MAGIC), klen = strlen(key);
-        struct stat st;
-        int r;
+        _cleanup_free_ char *data = NULL;
+        size_t n = 0;
+        int r = cache_file_load(name, SAFETY_MAGIC, key, VERSION_MAX, &data, &n);
 
-        if (geteuid() != 0)
-                return -EPERM;
-        dfd = cache_dir_open(false);
-        if (dfd < 0)
-                return dfd;
-        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
-                return -EPERM;
-        r = read_full_fd(fd, VERSION_MAX, &buf, &n);
         if (r < 0)
                 return r;
-        if (n != mlen + klen + 2 || memcmp(buf, SAFETY_MAGIC, mlen) != 0 ||
-            memcmp(buf + mlen, key, klen) != 0 || buf[n - 1] != '\n')
-                return -ESTALE;
-        return buf[n - 2] == '1' ? 1 : 0;
+        return n == 1 && (data[0] == '0' || data[0] == '1') ? data[0] == '1' : -ESTALE;
 }
 
 static void cache_write(const char *name, const char *key, int safe) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        _cleanup_free_ char *data = NULL;
-        char tmp[80];
-        int r;
-
-        if (geteuid() != 0 || asprintf(&data, SAFETY_MAGIC "%s%d\n", key, safe) < 0)
-                return;
-        dfd = cache_dir_open(true);
-        if (dfd < 0)
-                return;
-        snprintf(tmp, sizeof(tmp), ".%s.%d", name, (int) getpid());
-        fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return;
-        r = write_full(fd, data, strlen(data));
-        if (r < 0 || renameat(dfd, tmp, dfd, name) < 0)
-                unlinkat(dfd, tmp, 0);
+        (void) cache_file_store(name, SAFETY_MAGIC, key, safe ? "1" : "0", 1);
 }
 
 int runtime_is_mount_safe(const char *runtime) {
