@@ -16,7 +16,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from containers import host_mounts_mentioning, make_bundle, make_rootfs, make_sim, prepare_crun  # noqa: E402
+from containers import parse_probe, host_mounts_mentioning, make_bundle, make_rootfs, make_sim, prepare_crun  # noqa: E402
 from tap import eq, run_all, test, tmpdir  # noqa: E402
 
 NCTK = os.path.realpath(sys.argv[1])
@@ -168,6 +168,40 @@ def crun_annotation_request_two_vendors():
     g = DESC["gpus"][1]
     s = two_vendors("crun", bundle(annotations={"cdi.k8s.io/test": f"{VENDOR}/gpu={g['index']},example.com/dev=x"}))
     assert any(m["destination"] == "/opt/example/data" for m in s["mounts"]), "crun makes the mounts"
+
+
+HOOKS = os.path.join(WORK, "hooks-cdi")
+HOOK_VENDOR = "hooks.nvidia.com"
+
+
+@test
+def spec_hooks_run_after_our_mounts():
+    """A generated spec with its hooks (nctk as nvidia-cdi-hook: create-symlinks, update-ldcache,
+    ...), through runc 1.1.5 (our hook makes the mounts) and crun: the libraries are found by
+    SONAME, so the spec's hooks ran after the mounts were made, and nvidia-smi sees one GPU."""
+    os.makedirs(HOOKS)
+    cdihook = os.path.join(BIN, "nvidia-cdi-hook")
+    os.symlink(NCTK, cdihook)
+    subprocess.run([NCTK, "ctk", "cdi", "generate", "--driver-root", SIM_ROOT, "--proc-root",
+                    os.path.join(SIM_ROOT, "proc"), "--vendor", HOOK_VENDOR,
+                    "--nvidia-cdi-hook-path", cdihook, "--output",
+                    os.path.join(HOOKS, "nvidia.yaml")], check=True)
+    g = DESC["gpus"][2]
+    script = "nvidia-smi -L 2>&1 | while read l; do echo \"smi: $l\"; done\n" \
+             "/probe dlopen libcuda.so.1 libnvidia-ml.so.1\n"
+    for runtime in ("runc", "crun"):
+        _n[0] += 1
+        b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), ROOTFS, PROBE, script)
+        path = os.path.join(b, "config.json")
+        cfg = json.load(open(path))
+        cfg["process"]["env"].append(f"NVIDIA_VISIBLE_DEVICES={HOOK_VENDOR}/gpu={g['index']}")
+        json.dump(cfg, open(path, "w"))
+        p = run_in(config([runtime] if runtime != "runc" else None, dirs=(HOOKS,)), b, runtime)
+        eq(p.returncode, 0, f"{runtime}: {p.stderr}")
+        r = parse_probe(p.stdout)
+        eq(r["smi"], [f"GPU 0: {g['model']} (UUID: {g['uuid']})"], f"{runtime}: nvidia-smi -L")
+        for lib in ("libcuda.so.1", "libnvidia-ml.so.1"):
+            assert r["dlopen"][lib].endswith(".so." + DESC["driver_version"]), (runtime, r["dlopen"])
 
 
 @test
