@@ -83,16 +83,19 @@ static int shim_mounts_in_hook(const struct shim *s, bool *ret, struct nctk_erro
         return 0;
 }
 
-/* nctk's own devices through the pipeline (none asked: empty edits, no driver needed). */
+/* nctk's own devices through the pipeline (only spec files' devices asked: empty edits, no
+ * driver needed; IMEX channels are still nctk's). */
 static int shim_plan(const struct shim *s, const char *rootfs, struct pipeline *p,
                      struct nctk_error **err) {
         struct pipeline_opts o;
         int r;
 
-        if (!s->req->devices) {
+        if (!s->req->devices && !s->req->n_imex) {
                 p->edits = calloc(1, sizeof(*p->edits));
                 return p->edits ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
         }
+        if (!s->req->devices && !(s->req->devices = strdup("none")))
+                return nctk_error_set(err, ENOMEM, "out of memory");
         s->req->compat = request_compat_mode(s->cfg, true);
         r = shim_pipeline_opts(s, rootfs, &o, err);
         if (r >= 0 && (r = pipeline_run(p, &o, s->req, err)) < 0)
