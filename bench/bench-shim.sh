@@ -9,7 +9,10 @@
 #  and, for comparison, runc with the configure prestart hook for the same GPU (legacy path);
 #  3. cdi mode with the mounts and nodes made by our createContainer hook (mount-in-hook "auto"
 #     on a runc < 1.1.14, or "always") and by the runtime ("never"), and, when BEFORE_BUILD is
-#     given, the cdi mode of that build (an nctk from before mount-in-hook existed).
+#     given, the cdi mode of that build (an nctk from before mount-in-hook existed);
+#  4. cdi mode with the GPU from a spec file (`nvidia-ctk cdi generate --vendor bench.nvidia.com`
+#     in a spec dir, its hooks run as nvidia-cdi-hook), and nvidia.com/gpu=0 (built in) plus a
+#     small spec file's device (the spec dir read only because that name is not nctk's own).
 # usage: bench/bench-shim.sh [BUILD_DIR] [N] [BEFORE_BUILD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +34,21 @@ os.symlink(f"{build}/nctk", shim)
 hook = f"{work}/nvidia-container-runtime-hook"
 os.symlink(f"{build}/nctk", hook)
 settings = {"cdi": "", "legacy": "", "cdi-hook": 'mount-in-hook = "always"\n',
-            "cdi-runtime": 'mount-in-hook = "never"\n'}
+            "cdi-runtime": 'mount-in-hook = "never"\n',
+            "cdi-specs": f'[nvidia-container-runtime.modes.cdi]\nspec-dirs = ["{work}/cdi"]\n'}
+os.makedirs(f"{work}/cdi")
+cdihook = f"{work}/nvidia-cdi-hook"
+os.symlink(f"{build}/nctk", cdihook)
+subprocess.run([f"{build}/nctk", "ctk", "cdi", "generate", "--driver-root", f"{work}/sim",
+                "--proc-root", f"{work}/sim/proc", "--vendor", "bench.nvidia.com",
+                "--nvidia-cdi-hook-path", cdihook, "--output", f"{work}/cdi/nvidia.yaml"],
+               check=True)
+with open(f"{work}/data", "w") as f:
+    f.write("data\n")
+with open(f"{work}/cdi/example.json", "w") as f:
+    json.dump({"cdiVersion": "0.5.0", "kind": "example.com/dev", "devices": [
+        {"name": "x", "containerEdits": {"env": ["EXAMPLE=x"], "mounts": [
+            {"hostPath": f"{work}/data", "containerPath": "/opt/data", "options": ["ro"]}]}}]}, f)
 for mode, extra in settings.items():
     with open(f"{work}/config-{mode}.toml", "w") as f:
         # load-kmods off: a GPU host has its modules loaded (nctk then spawns nothing); this
@@ -64,7 +81,12 @@ cases = [("runc run, plain", "runc", plain, "cdi"), ("shim run, no GPU", shim, p
          ("shim run, 1 GPU, legacy mode (hook)", shim, gpu_legacy, "legacy"),
          ("runc run + configure hook, 1 GPU", "runc", hooked, "cdi"),
          ("shim run, 1 GPU, cdi, mounts by our hook", shim, bundle("gpu-h", gpu_env), "cdi-hook"),
-         ("shim run, 1 GPU, cdi, mounts by runc", shim, bundle("gpu-r", gpu_env), "cdi-runtime")]
+         ("shim run, 1 GPU, cdi, mounts by runc", shim, bundle("gpu-r", gpu_env), "cdi-runtime"),
+         ("shim run, 1 GPU, cdi, from a spec file", shim,
+          bundle("gpu-s", ["NVIDIA_VISIBLE_DEVICES=bench.nvidia.com/gpu=0"]), "cdi-specs"),
+         ("shim run, 1 GPU built in + example spec", shim,
+          bundle("gpu-e", ["NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0,example.com/dev=x"]),
+          "cdi-specs")]
 if before:
     old = f"{work}/before/nvidia-container-runtime"
     os.makedirs(os.path.dirname(old))

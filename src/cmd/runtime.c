@@ -16,6 +16,7 @@
 
 #include "2-select/request.h"
 #include "5-apply/spec.h"
+#include "cdi/resolve.h"
 #include "cmd/error.h"
 #include "cmd/runtime.h"
 #include "oci/bundle.h"
@@ -82,34 +83,67 @@ static int shim_mounts_in_hook(const struct shim *s, bool *ret, struct nctk_erro
         return 0;
 }
 
+/* nctk's own devices through the pipeline (only spec files' devices asked: empty edits, no
+ * driver needed; IMEX channels are still nctk's). */
+static int shim_plan(const struct shim *s, const char *rootfs, struct pipeline *p,
+                     struct nctk_error **err) {
+        struct pipeline_opts o;
+        int r;
+
+        if (!s->req->devices && !s->req->n_imex) {
+                p->edits = calloc(1, sizeof(*p->edits));
+                return p->edits ? 0 : nctk_error_set(err, ENOMEM, "out of memory");
+        }
+        if (!s->req->devices && !(s->req->devices = strdup("none")))
+                return nctk_error_set(err, ENOMEM, "out of memory");
+        s->req->compat = request_compat_mode(s->cfg, true);
+        r = shim_pipeline_opts(s, rootfs, &o, err);
+        if (r >= 0 && (r = pipeline_run(p, &o, s->req, err)) < 0)
+                r = shim_pipeline_error(p->stage, err);
+        return r;
+}
+
 static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
                     struct nctk_error **err) {
         _cleanup_free_ char *self = NULL;
-        struct pipeline_opts o;
         struct pipeline p = {.rootfd = -EBADF};
+        struct cdi_registry *reg = NULL;
+        char **names = NULL, *left = NULL;
+        struct cdi_extra x = {};
         bool in_hook = false;
         int r;
 
         r = shim_self_path(&self);
         if (r < 0)
                 return nctk_error_set(err, -r, "cannot find this program's path: %s", strerror(-r));
-        s->req->compat = request_compat_mode(s->cfg, true);
-        r = shim_pipeline_opts(s, rootfs, &o, err);
-        if (r >= 0 && (r = pipeline_run(&p, &o, s->req, err)) < 0)
-                r = shim_pipeline_error(p.stage, err);
+        /* Names that spec files serve leave the request; the rest is nctk's own. */
+        r = cdi_request_split(s->cfg->runtime.cdi_spec_dirs,
+                              s->req->devices ? s->req->devices : "none", &reg, &names, &left, err);
+        if (r >= 0) {
+                free(s->req->devices);
+                s->req->devices = left;
+                r = shim_plan(s, rootfs, &p, err);
+        }
+        if (r >= 0)
+                r = cdi_edits_collect(reg, names, p.edits, &x, err);
         if (r >= 0)
                 r = shim_mounts_in_hook(s, &in_hook, err);
         if (r >= 0) {
                 struct spec_opts so = {.mounts_in_hook = in_hook,
                                        .hook_path = self,
                                        .rootfs = rootfs,
-                                       .proc_root = p.inv->proc_root,
+                                       .proc_root = p.inv ? p.inv->proc_root : NULL,
                                        .no_cgroups = s->cfg->cli.no_cgroups};
                 log_debug("cdi: %zu mounts, %zu nodes, %zu rules into config.json",
                           p.edits->n_mounts, p.edits->n_nodes, p.edits->n_rules);
                 spec_remove_nvidia_hooks(spec);
                 r = spec_apply_edits(spec, p.edits, &so, err);
         }
+        if (r >= 0)
+                r = cdi_extra_apply(spec, &x, err);
+        cdi_extra_release(&x);
+        cdi_names_free(names);
+        cdi_registry_free(reg);
         pipeline_release(&p);
         return r < 0 ? r : 1;
 }
