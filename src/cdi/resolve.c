@@ -57,7 +57,8 @@ static int dir_files(const char *dir, char ***ret, size_t *ret_n) {
                 n++;
         }
         closedir(d);
-        qsort(v, n, sizeof(*v), name_cmp);
+        if (n > 1) /* qsort takes no NULL array, even empty */
+                qsort(v, n, sizeof(*v), name_cmp);
         *ret = v;
         *ret_n = n;
         return 0;
