@@ -6,7 +6,7 @@ packages=(
         meson ninja-build pkg-config gcc clang libc6-dev
         libjansson-dev libcmocka-dev libclang-rt-14-dev
         valgrind python3 busybox-static runc crun shellcheck codespell clang-format patch
-        python3-yaml musl-tools
+        python3-yaml musl-tools scdoc
 )
 
 missing=()
