@@ -78,13 +78,19 @@ static void ctx_release(struct discover_ctx *ctx) {
         nctk_inventory_free(ctx->inv);
 }
 
-static int open_dir(const char *what, const char *path, int *ret_fd, char **ret_path,
-                    struct nctk_error **err) {
+/* A missing driver root is most often a driver container (the GPU Operator's /run/nvidia/driver)
+ * that has not started, or a config.toml written for another host: say where the setting is. */
+#define ROOT_HINT                                                                                  \
+        "; install or start the driver there, or set 'root' under [nvidia-container-cli] in "      \
+        "config.toml (--root, --driver-root) to where it is"
+
+static int open_dir(const char *what, const char *path, const char *hint, int *ret_fd,
+                    char **ret_path, struct nctk_error **err) {
         int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
         if (fd < 0)
-                return nctk_error_set(err, errno, "cannot open %s '%s': %s", what, path,
-                                      strerror(errno));
+                return nctk_error_set(err, errno, "cannot open %s '%s': %s%s", what, path,
+                                      strerror(errno), hint);
         *ret_path = strdup(path);
         if (!*ret_path) {
                 close(fd);
@@ -100,7 +106,7 @@ static int ctx_open(struct discover_ctx *ctx, struct nctk_error **err) {
         char real[PATH_MAX];
         int r;
 
-        r = open_dir("driver root", root, &ctx->rootfd, &ctx->inv->driver_root, err);
+        r = open_dir("driver root", root, ROOT_HINT, &ctx->rootfd, &ctx->inv->driver_root, err);
         if (r < 0)
                 return r;
         if (!realpath(root, real))
@@ -109,13 +115,13 @@ static int ctx_open(struct discover_ctx *ctx, struct nctk_error **err) {
         ctx->root_real = strdup(real);
         if (!ctx->root_real)
                 return -ENOMEM;
-        r = open_dir("dev root", o->dev_root && *o->dev_root ? o->dev_root : root, &ctx->devfd,
+        r = open_dir("dev root", o->dev_root && *o->dev_root ? o->dev_root : root, "", &ctx->devfd,
                      &ctx->inv->dev_root, err);
         if (r < 0)
                 return r;
         /* The kernel's /proc, also under a driver root: the root holds the driver's files, not
          * the kernel module's state. */
-        return open_dir("proc root", o->proc_root && *o->proc_root ? o->proc_root : "/proc",
+        return open_dir("proc root", o->proc_root && *o->proc_root ? o->proc_root : "/proc", "",
                         &ctx->procfd, &ctx->inv->proc_root, err);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "4-plan/plan.h"
+#include "util/log.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
@@ -284,6 +285,23 @@ static int plan_gpu(struct planner *p, size_t i) {
         return r;
 }
 
+/* CUDA needs /dev/nvidia-uvm: without it every CUDA program in the container fails with "no
+ * CUDA-capable device" (error 999), far from the cause. The nvidia_uvm module is loaded on demand
+ * and udev makes no node for it, so a fresh boot often has neither. */
+static int add_uvm(struct planner *p) {
+        const struct nctk_node *n = find_node(p->inv, "/dev/nvidia-uvm");
+
+        if (!n)
+                log_warning("the nvidia_uvm kernel module is not loaded, so CUDA will fail in the "
+                            "container; load it ('modprobe nvidia-uvm') or set load-kmods = true "
+                            "in config.toml");
+        else if (!n->exists)
+                log_warning("'/dev/nvidia-uvm' is missing, so CUDA will fail in the container; "
+                            "create it ('nvidia-ctk system create-device-nodes --control-devices') "
+                            "or set load-kmods = true in config.toml");
+        return n ? add_node(p, n) : 0;
+}
+
 static int plan_devices(struct planner *p) {
         const struct nctk_inventory *inv = p->inv;
         const struct selection *sel = p->req->sel;
@@ -294,7 +312,7 @@ static int plan_devices(struct planner *p) {
         p->kind = EDIT_CONTROL;
         r = add_node_path(p, "/dev/nvidiactl");
         if (r >= 0 && (p->caps & NCTK_CAP_COMPUTE)) {
-                r = add_node_path(p, "/dev/nvidia-uvm");
+                r = add_uvm(p);
                 r = r < 0 ? r : add_node_path(p, "/dev/nvidia-uvm-tools");
         }
         if (r >= 0 && (p->caps & NCTK_CAP_DISPLAY))
