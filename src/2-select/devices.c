@@ -162,6 +162,14 @@ static int unknown_device(const struct nctk_inventory *inv, const char *id,
         if (inv->n_gpus == 0)
                 return nctk_error_set(err, EINVAL, "unknown device '%s': this host has no GPUs",
                                       id);
+        /* Drivers renamed MIG devices; requests written for the old names fail here. */
+        if (strncasecmp(id, "MIG-GPU-", 8) == 0)
+                return nctk_error_set(err, EINVAL,
+                                      "unknown device '%s': the MIG-GPU-<uuid>/GI/CI name is "
+                                      "not used by current drivers; use the MIG device's UUID "
+                                      "(MIG-..., as 'nvidia-smi -L' prints it) or GPU:MIG "
+                                      "indexes (0:0)",
+                                      id);
         return nctk_error_set(err, EINVAL,
                               "unknown device '%s' (this host has GPUs 0 to %zu; use an index, a "
                               "UUID, a PCI bus id, 'all' or 'none')",

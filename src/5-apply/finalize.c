@@ -24,9 +24,13 @@ int apply_links(int rootfd, const struct edits *e, uid_t uid, gid_t gid, struct 
                 const struct edit_link *l = &e->links[i];
                 int r = rootfs_symlink(rootfd, l->path, l->target, uid, gid, j);
 
+                /* An image that installed driver packages: its copy is what the loader finds,
+                 * and NVML then fails with "Driver/library version mismatch". */
                 if (r == -EEXIST) {
-                        log_warning("'%s' is a file of the image, not a link: left as it is",
-                                    l->path);
+                        log_warning("'%s' is a file of the image, not a link to '%s': left "
+                                    "as it is, so the container uses the image's copy; remove "
+                                    "it from the image if it is a driver file",
+                                    l->path, l->target);
                         continue;
                 }
                 if (r < 0)

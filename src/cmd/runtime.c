@@ -163,7 +163,10 @@ static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_e
         if (mode == SHIM_LEGACY) {
                 r = shim_hook_path(s->cfg, &path);
                 if (r < 0)
-                        return nctk_error_set(err, -r, "cannot find the hook '%s': %s",
+                        return nctk_error_set(err, -r,
+                                              "cannot find the hook '%s': %s; fix path under "
+                                              "[nvidia-container-runtime-hook] in config.toml, "
+                                              "or remove it (nctk is its own hook)",
                                               s->cfg->hook.path, strerror(-r));
                 log_debug("legacy mode: prestart hook %s", path);
                 return shim_legacy(b->spec, path, err);
@@ -259,7 +262,8 @@ static int shim_run(struct shim *s, int argc, char **argv) {
         if (r < 0)
                 return shim_error(s,
                                   "no low-level runtime found among nvidia-container-runtime."
-                                  "runtimes in '%s': %s",
+                                  "runtimes in '%s': %s; install runc or crun, or list its "
+                                  "full path there",
                                   cpath, strerror(-r));
         s->runtime = runtime;
         log_debug("%s: runtime %s, subcommand %s", s->prog, runtime,

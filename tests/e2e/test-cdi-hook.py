@@ -321,7 +321,8 @@ def image_file_in_the_way_of_a_link_is_kept():
               "--link", "libx.so.9::/usr/lib/libx.so"], b)
     eq(p.returncode, 0, p.stderr)
     eq(p.stderr, "nvidia-cdi-hook: warning: '/usr/lib/libx.so.1' is a file of the image, not a "
-                 "link: left as it is\n", "warning")
+                 "link to 'libx.so.9': left as it is, so the container uses the image's copy; "
+                 "remove it from the image if it is a driver file\n", "warning")
     eq(open(os.path.join(b, "rootfs/usr/lib/libx.so.1")).read(), "image data\n", "kept")
     eq(os.readlink(os.path.join(b, "rootfs/usr/lib/libx.so")), "libx.so.9", "the other link")
     # A restarted container: a correct link is kept, a wrong one replaced, silently.
