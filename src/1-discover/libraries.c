@@ -152,7 +152,14 @@ static int library_scan_prefix(struct discover_ctx *ctx, size_t k, enum ldcache_
                         if (r < 0)
                                 return r;
                 }
-        if (abi == LDCACHE_ABI_64 && ctx->inv->n_libs == before)
+        /* Without libcuda every CUDA program fails in the container; the reference stops here
+         * with "failed to locate libcuda.so.VERSION", we say it and go on with the rest. */
+        if (abi == LDCACHE_ABI_64 && ctx->inv->n_libs == before &&
+            STREQ(driver_libs[k].prefix, "libcuda.so"))
+                log_warning("no libcuda.so of driver %s in the ld cache of driver root '%s', so "
+                            "CUDA will fail in containers; reinstall the driver, or run ldconfig",
+                            ctx->inv->driver_version, ctx->inv->driver_root);
+        else if (abi == LDCACHE_ABI_64 && ctx->inv->n_libs == before)
                 log_debug("missing library %s", driver_libs[k].prefix);
         return 0;
 }

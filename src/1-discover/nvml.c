@@ -114,7 +114,8 @@ static int nvml_error(int rc, uint32_t index, const char *msg, struct nctk_error
         case NVML_E_DRIVER_NOT_LOADED:
                 return nctk_error_set(err, ENXIO,
                                       "NVML: the NVIDIA kernel driver is not loaded (%s): load it "
-                                      "with 'modprobe nvidia' or run with --load-kmods",
+                                      "with 'modprobe nvidia', or set load-kmods = true in "
+                                      "config.toml (--load-kmods)",
                                       msg);
         case NVML_E_GPU_IS_LOST:
                 if (index == UINT32_MAX)
@@ -894,7 +895,9 @@ int nvml_query_run_raw(const struct nvml_query *q, struct nvml_result **ret, cha
                 helper_kill(&h);
                 return nctk_error_set(err, ETIMEDOUT,
                                       "NVML did not answer within %u ms (%s): is the driver or a "
-                                      "GPU hung?",
+                                      "GPU hung? Without persistence mode each start sets up "
+                                      "every GPU: enable it (nvidia-persistenced, or "
+                                      "nvidia-smi -pm 1)",
                                       timeout,
                                       h.abandoned ? "its helper does not die either"
                                                   : "killed its helper");

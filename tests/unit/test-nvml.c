@@ -313,7 +313,8 @@ static void test_not_loaded(void **state) {
         (void) state;
         run_fails(&(struct run_opts){.mode = "notloaded"}, ENXIO,
                   "NVML: the NVIDIA kernel driver is not loaded (nvmlInit: Driver Not Loaded): "
-                  "load it with 'modprobe nvidia' or run with --load-kmods");
+                  "load it with 'modprobe nvidia', or set load-kmods = true in config.toml "
+                  "(--load-kmods)");
 }
 
 static void test_no_permission(void **state) {
@@ -334,7 +335,9 @@ static void test_hang(void **state) {
         (void) state;
         clock_gettime(CLOCK_MONOTONIC, &a);
         run_fails(&(struct run_opts){.mode = "hang", .timeout_ms = 300}, ETIMEDOUT,
-                  "NVML did not answer within 300 ms");
+                  "NVML did not answer within 300 ms (killed its helper): is the driver or a GPU "
+                  "hung? Without persistence mode each start sets up every GPU: enable it "
+                  "(nvidia-persistenced, or nvidia-smi -pm 1)");
         clock_gettime(CLOCK_MONOTONIC, &b);
         ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
         assert_true(ms >= 300);
