@@ -495,8 +495,8 @@ static int no_programs(int cgroup_fd, struct nctk_error **err) {
         int r = query_programs(cgroup_fd, BPF_F_QUERY_EFFECTIVE, &ids, &n_ids, &flags);
 
         if (r < 0)
-                return nctk_error_set(err, r, "cannot list the device programs in effect: %s",
-                                      strerror(-r));
+                return nctk_error_set(err, r, "cannot list the device programs in effect: %s%s",
+                                      strerror(-r), r == -EPERM ? CGROUP_DENIED_HINT : "");
         if (n_ids > 0) {
                 log_debug("device programs of ancestor cgroups only (%u); leaving them alone",
                           n_ids);

@@ -225,7 +225,7 @@ static int v1_write_rule(int fd, char type, const struct device_rule *rule, cons
         return nctk_error_set(err, errno, "cannot allow '%s' in %s/devices.allow: %s%s", line, dir,
                               strerror(errno),
                               errno == EPERM ? " (the parent cgroup does not allow it, or we "
-                                               "lack CAP_SYS_ADMIN)"
+                                               "lack CAP_SYS_ADMIN)" CGROUP_DENIED_HINT
                                              : "");
 }
 

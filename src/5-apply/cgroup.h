@@ -82,4 +82,10 @@ int ebpf_cgroup_extend(int cgroup_fd, const struct device_rule *rules, size_t n,
 /* Tests only: behave as on a kernel without BPF_F_REPLACE. */
 void ebpf_test_set_no_replace(bool no_replace);
 
+/* What to do when the device cgroup may not be changed: a rootless engine, or an engine nested in
+ * a container (LXC, Proxmox, docker-in-docker) whose parent cgroup denies the devices. */
+#define CGROUP_DENIED_HINT                                                                         \
+        "; a rootless or nested engine: set no-cgroups = true under [nvidia-container-cli] in "    \
+        "config.toml and give the devices through the engine"
+
 #endif

@@ -156,6 +156,23 @@ def every_page_is_built_and_renders():
 
 
 @test
+def every_variable_a_container_sets_is_documented():
+    """nvidia-container-env(7) against the NVIDIA_* names src/2-select reads."""
+    read = set()
+    sel = os.path.join(ROOT, "src", "2-select")
+    for fn in os.listdir(sel):
+        if fn.endswith(".c"):
+            with open(os.path.join(sel, fn)) as f:
+                read.update(re.findall(r'"(NVIDIA_[A-Z_]*)"', f.read()))
+    read = {"NVIDIA_REQUIRE_*" if n.startswith("NVIDIA_REQUIRE_") else n for n in read}
+    docs = set()
+    for line in read_page("nvidia-container-env.7").splitlines():
+        if line.startswith("*NVIDIA_"):
+            docs.update(n.replace("\\*", "*") for n in re.findall(r"\*(NVIDIA_[A-Z_\\*]+)\*", line))
+    eq(sorted(docs), sorted(read), "variables documented / read by src/2-select")
+
+
+@test
 def every_command_name_has_a_page():
     with open(os.path.join(ROOT, "meson.build")) as f:
         names = re.findall(r"'(nvidia-[\w-]+)'", f.read().split("compat_names")[1].split("foreach")[0])

@@ -255,6 +255,7 @@ static void test_v1_parent_denies(void **state) {
         print_message("# error: %s\n", err->msg);
         assert_non_null(strstr(err->msg, "cannot allow 'c 1:8 rw'"));
         assert_non_null(strstr(err->msg, "parent cgroup does not allow it"));
+        assert_non_null(strstr(err->msg, "set no-cgroups = true under [nvidia-container-cli]"));
         nctk_error_free(&err);
         expect_list(f->sub, "c 1:3 rwm\n");
         assert_int_equal(agent_open(&f->agent, f->nodes.random, O_RDONLY), EPERM);
