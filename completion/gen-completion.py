@@ -85,12 +85,15 @@ def bash_case(name, arms):
 
 def main():
     template, mandir, output = sys.argv[1:4]
-    flags, hooks = {}, []
+    flags, hooks, own = {}, [], []
     for fn in sorted(os.listdir(mandir)):
         if fn.endswith(".1.scd"):
             f, h = page_data(os.path.join(mandir, fn))
             flags.update(f)
             hooks += h
+            # nctk's own commands (nctk doctor): a page nctk-WORD.1 makes WORD a command word.
+            if fn.startswith("nctk-"):
+                own.append(fn[len("nctk-"):-len(".1.scd")])
     list_arms, next_arms, value_arms = [], [], []
     for key in sorted(flags):
         words = []
@@ -116,6 +119,8 @@ def main():
         "# The values of \"KEY FLAG\"; @files: file names.",
         bash_case("_nctk_values", value_arms),
         f'_nctk_hooks="{" ".join(hooks)}"',
+        "# nctk's own commands, each with its page nctk-WORD.",
+        f'_nctk_own="{" ".join(own)}"',
     ])
     with open(output, "w") as f:
         f.write(text.replace("@GENERATED@", data))

@@ -6,6 +6,7 @@ runs the completion function and prints COMPREPLY.
 usage: test-completion.py COMPLETION_SCRIPT SOURCE_ROOT"""
 import os
 import re
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,10 +29,11 @@ def words(line):
     return out
 
 
-def complete(line, cwd=None):
+def complete(line, cwd=None, script=None):
+    script = script or SCRIPT
     w = words(line)
     arr = " ".join("'" + x.replace("'", "'\\''") + "'" for x in w)
-    prog = (f"source '{SCRIPT}' && COMP_WORDS=({arr}) && COMP_CWORD={len(w) - 1} && "
+    prog = (f"source '{script}' && COMP_WORDS=({arr}) && COMP_CWORD={len(w) - 1} && "
             f"COMP_LINE='{line}' && COMP_POINT={len(line)} && _nctk && "
             'printf "%s\\n" "${COMPREPLY[@]}"')
     p = run(["bash", "--norc", "--noprofile", "-c", prog], cwd=cwd)
@@ -102,6 +104,24 @@ def every_name_is_registered():
     for n in NAMES:
         assert re.search(rf"-F _nctk .*\b{re.escape(n)}\b", p.stdout) or \
             f"-F _nctk {n}" in p.stdout, f"{n} not registered: {p.stdout}"
+
+
+@test
+def a_new_nctk_command_gets_completion_from_its_page():
+    """nctk's own commands (nctk doctor): a page man/nctk-WORD.1.scd is all it takes."""
+    d = tmpdir("nctk-completion-gen-")
+    man = os.path.join(d, "man")
+    shutil.copytree(os.path.join(ROOT, "man"), man)
+    with open(os.path.join(man, "nctk-demo.1.scd"), "w") as f:
+        f.write("nctk-demo(1)\n\n# OPTIONS\n\n*--json*\n\tJSON.\n\n*--only*=_a|b_\n\tOne.\n")
+    out = os.path.join(d, "nctk")
+    run([sys.executable, os.path.join(ROOT, "completion/gen-completion.py"),
+         os.path.join(ROOT, "completion/nctk.bash.in"), man, out])
+    eq(complete("nctk de", script=out), ["demo"], "the command word")
+    eq(complete("nctk demo --", script=out), ["--json", "--only="], "its flags")
+    eq(complete("nctk demo --only=", script=out), ["a", "b"], "a flag's values")
+    eq(complete("nctk in", script=out), ["info"], "the other words")
+    shutil.rmtree(d)
 
 
 @test
