@@ -4,6 +4,7 @@ loads it, gets COMP_WORDS and COMP_CWORD as readline splits a command line (at s
 runs the completion function and prints COMPREPLY.
 
 usage: test-completion.py COMPLETION_SCRIPT SOURCE_ROOT"""
+import atexit
 import os
 import re
 import shutil
@@ -90,6 +91,7 @@ def cdi_hooks_and_their_flags():
 @test
 def file_values():
     d = tmpdir("nctk-completion-")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
     os.mkdir(os.path.join(d, "conf.d"))
     open(os.path.join(d, "config.toml"), "w").close()
     eq(complete("nvidia-ctk config --config-file co", cwd=d), ["conf.d", "config.toml"],
@@ -110,6 +112,7 @@ def every_name_is_registered():
 def a_new_nctk_command_gets_completion_from_its_page():
     """nctk's own commands (nctk doctor): a page man/nctk-WORD.1.scd is all it takes."""
     d = tmpdir("nctk-completion-gen-")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
     man = os.path.join(d, "man")
     shutil.copytree(os.path.join(ROOT, "man"), man)
     with open(os.path.join(man, "nctk-demo.1.scd"), "w") as f:
@@ -121,7 +124,6 @@ def a_new_nctk_command_gets_completion_from_its_page():
     eq(complete("nctk demo --", script=out), ["--json", "--only="], "its flags")
     eq(complete("nctk demo --only=", script=out), ["a", "b"], "a flag's values")
     eq(complete("nctk in", script=out), ["info"], "the other words")
-    shutil.rmtree(d)
 
 
 @test
