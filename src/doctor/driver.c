@@ -57,9 +57,9 @@ static int discover_failed(struct doctor_state *s, int r, const struct nctk_erro
 
         if (r == -EPROTO)
                 return doctor_add(s, "driver.versions", DOCTOR_FAIL, RELOAD_FIX,
-                                  "NVML: driver/library version mismatch: the kernel module "
-                                  "(%s) is not the version of the user-space libraries (%s)",
-                                  s->proc_version, why);
+                                  "%s: NVML, nvidia-smi and CUDA fail with 'Driver/library "
+                                  "version mismatch'",
+                                  why);
         if (r == -ENOENT)
                 return doctor_add(s, "driver.nvml", DOCTOR_FAIL,
                                   "install the driver's user-space libraries of the same version "
