@@ -93,6 +93,34 @@ static int check_versions(struct doctor_state *s) {
                           s->inv->cuda_version);
 }
 
+/* Without persistence mode the driver tears a GPU's state down when its last client exits and
+ * builds it again for the next: every container start (and its nvidia-smi) pays that, and
+ * nctk's NVML cache sees the GPUs come and go. */
+static int check_persistence(struct doctor_state *s) {
+        size_t off = 0, unknown = 0, first = 0;
+
+        for (size_t i = 0; i < s->inv->n_gpus; i++) {
+                enum nctk_persistence p = s->inv->gpus[i].persistence;
+                if (p == NCTK_PERSISTENCE_OFF && off++ == 0)
+                        first = i;
+                unknown += p == NCTK_PERSISTENCE_UNKNOWN;
+        }
+        if (off)
+                return doctor_add(s, "driver.persistence", DOCTOR_WARN,
+                                  "systemctl enable --now nvidia-persistenced (or, until the next "
+                                  "reboot: nvidia-smi -pm 1)",
+                                  "persistence mode is off on %zu of %zu GPU(s) (first: GPU %u, "
+                                  "%s): the driver re-initialises a GPU for each first client, "
+                                  "which slows every container start",
+                                  off, s->inv->n_gpus, s->inv->gpus[first].index,
+                                  s->inv->gpus[first].busid);
+        if (unknown)
+                return doctor_add(s, "driver.persistence", DOCTOR_OK, NULL,
+                                  "NVML does not report persistence mode for %zu GPU(s)", unknown);
+        return doctor_add(s, "driver.persistence", DOCTOR_OK, NULL,
+                          "persistence mode is on for every GPU");
+}
+
 int doctor_check_driver(struct doctor_state *s) {
         const struct doctor_opts *o = s->o;
         _cleanup_close_ int procfd = -EBADF;
@@ -117,5 +145,6 @@ int doctor_check_driver(struct doctor_state *s) {
                 nctk_error_free(&err);
                 return r;
         }
-        return check_versions(s);
+        r = check_versions(s);
+        return r < 0 ? r : check_persistence(s);
 }

@@ -135,7 +135,7 @@ def healthy_host_has_no_fail():
     bad = [c for cs in checks.values() for c in cs if c["status"] != "OK"]
     eq(bad, [], "checks not OK on the healthy host")
     eq(rc, 0, "exit status")
-    for cid in ("driver.loaded", "driver.versions", "devices.nvidiactl", "devices.uvm",
+    for cid in ("driver.loaded", "driver.versions", "driver.persistence", "devices.nvidiactl", "devices.uvm",
                 "devices.gpus", "cache", "cdi.specs", "engine.docker", "engine.containerd",
                 "engine.crio", "engine.podman", "cgroup.version", "cgroup.dev-char",
                 "runtime.version", "ldconfig.cache", "ldconfig.path", "security.selinux",
@@ -231,6 +231,14 @@ def kernel_module_and_libraries_differ():
 def nvml_reports_version_mismatch():
     h = Host("--rm-mismatch")
     h.check("driver.versions", "FAIL", ["driver/library version mismatch"], ["reboot"])
+
+
+@test
+def persistence_mode_off():
+    h = Host("--persistence-off", "1")
+    busid = h.desc()["gpus"][1]["busid"]
+    h.check("driver.persistence", "WARN", ["persistence mode is off on 1 of 2 GPU(s)", busid],
+            ["systemctl enable --now nvidia-persistenced", "nvidia-smi -pm 1"])
 
 
 # ---- device nodes ---------------------------------------------------------------------------------
