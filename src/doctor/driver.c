@@ -10,12 +10,25 @@
 
 #include "1-discover/discover.h"
 #include "doctor/doctor.h"
+#include "util/fileio.h"
 #include "util/macros.h"
 #include "util/strv.h"
 
 #define RELOAD_FIX                                                                                 \
         "reboot, or reload the driver: rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && "      \
         "modprobe nvidia && modprobe nvidia_uvm"
+
+/* Whether the driver's user-space half is installed: its ld cache names libnvidia-ml. */
+static bool libs_installed(const struct doctor_state *s) {
+        _cleanup_free_ char *path = path_join(s->o->driver_root ? s->o->driver_root : "/",
+                                              "/etc/ld.so.cache"),
+                            *data = NULL;
+        _cleanup_close_ int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -EBADF;
+        size_t len = 0;
+
+        return fd >= 0 && read_full_fd(fd, 64u << 20, &data, &len) >= 0 &&
+               memmem(data, len, "libnvidia-ml.so.1", 18);
+}
 
 static int check_loaded(struct doctor_state *s, int procfd) {
         const char *proc = s->o->proc_root ? s->o->proc_root : "/proc";
@@ -30,11 +43,21 @@ static int check_loaded(struct doctor_state *s, int procfd) {
                                   "reinstall the NVIDIA driver (the file reads 'NVRM version: ... "
                                   "Kernel Module  VERSION')",
                                   "%s/driver/nvidia/version names no driver version", proc);
+        if (libs_installed(s))
+                return doctor_add(s, "driver.loaded", DOCTOR_FAIL,
+                                  "modprobe nvidia (if it fails, the module is not built for this "
+                                  "kernel: reinstall the driver or its DKMS package, then "
+                                  "reboot)",
+                                  "the driver's libraries are installed but no NVIDIA kernel "
+                                  "module is loaded (%s/driver/nvidia/version: %s): no container "
+                                  "can get a GPU",
+                                  proc, strerror(-r));
         return doctor_add(s, "driver.loaded", DOCTOR_FAIL,
-                          "install the NVIDIA driver for this kernel, then load it: modprobe "
-                          "nvidia (nvidia-smi must then list the GPUs)",
-                          "no NVIDIA kernel module is loaded (%s/driver/nvidia/version: %s): "
-                          "no container can get a GPU",
+                          "install the NVIDIA driver for this kernel (Debian: apt-get install "
+                          "nvidia-driver; or NVIDIA's installer), then load it: modprobe nvidia "
+                          "(nvidia-smi must then list the GPUs)",
+                          "no NVIDIA driver is installed or loaded (%s/driver/nvidia/version: "
+                          "%s): no container can get a GPU",
                           proc, strerror(-r));
 }
 

@@ -193,8 +193,9 @@ def bad_usage_is_one_line():
 def no_driver_loaded():
     h = Host()
     shutil.rmtree(os.path.join(h.proc, "driver/nvidia"))
-    c = h.check("driver.loaded", "FAIL", ["no NVIDIA kernel module is loaded"],
-                ["install the NVIDIA driver", "modprobe nvidia"])
+    h.check("driver.loaded", "FAIL", ["the driver's libraries are installed but no NVIDIA "
+                                      "kernel module is loaded"],
+            ["modprobe nvidia", "reinstall the driver or its DKMS package"])
     _, checks = h.doctor()
     assert "devices.uvm" not in checks, "device checks run without a driver"
 
@@ -207,7 +208,7 @@ def this_machine_without_a_driver():
     for args in (["--json"], []):
         p = run([NCTK, "doctor", *args], check=False)
         eq(p.returncode, 1, f"exit status of doctor {args}")
-        assert "no NVIDIA kernel module is loaded" in p.stdout, p.stdout
+        assert "no NVIDIA driver is installed or loaded" in p.stdout, p.stdout
         assert "modprobe nvidia" in p.stdout
         eq(p.stderr, "", "stderr")
     doc = json.loads(run([NCTK, "doctor", "--json"], check=False).stdout)
