@@ -50,13 +50,8 @@ bool doctor_host_exists(const struct doctor_state *s, const char *path) {
         return p && access(p, F_OK) == 0;
 }
 
-char *doctor_host_which(const struct doctor_state *s, const char *name) {
-        const char *path = s->o->path
-                                   ? s->o->path
-                                   : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-        if (name[0] == '/')
-                return doctor_host_exists(s, name) ? doctor_host_path(s, name) : NULL;
+/* NAME in one directory list ("a:b:c") under the host root, or NULL. */
+static char *which_in(const struct doctor_state *s, const char *path, const char *name) {
         for (const char *p = path; *p;) {
                 size_t n = strcspn(p, ":");
                 _cleanup_free_ char *dir = strndup(p, n), *file = NULL, *full = NULL;
@@ -71,6 +66,17 @@ char *doctor_host_which(const struct doctor_state *s, const char *name) {
                         return TAKE_PTR(full);
         }
         return NULL;
+}
+
+char *doctor_host_which(const struct doctor_state *s, const char *name) {
+        /* The usual directories after $PATH: sudo and cron run us with a PATH without sbin. */
+        static const char usual[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        char *found;
+
+        if (name[0] == '/')
+                return doctor_host_exists(s, name) ? doctor_host_path(s, name) : NULL;
+        found = s->o->path ? which_in(s, s->o->path, name) : NULL;
+        return found ? found : which_in(s, usual, name);
 }
 
 void doctor_report_release(struct doctor_report *r) {

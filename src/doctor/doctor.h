@@ -63,7 +63,7 @@ char *doctor_host_path(const struct doctor_state *s, const char *path);
 
 /* Whether PATH (absolute, of the host) exists. */
 bool doctor_host_exists(const struct doctor_state *s, const char *path);
-/* NAME found in the host's PATH ($PATH, or the usual directories), or NULL; heap string. An
+/* NAME found in the host's PATH ($PATH, then the usual directories), or NULL; heap string. An
  * absolute NAME is looked up as is, under the host root. */
 char *doctor_host_which(const struct doctor_state *s, const char *name);
 

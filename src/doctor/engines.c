@@ -167,7 +167,8 @@ static void containerd_scan(struct doctor_state *s, struct toml_doc *doc, const 
                 toml_doc_free(doc);
 }
 
-/* The main file and the files its imports name (globs, relative to its directory). */
+/* The main file and the files its imports name (globs, relative to its directory). Takes
+ * MAIN. */
 static int containerd_files(struct doctor_state *s, const char *main_file, struct toml_doc *main,
                             struct containerd_found *f) {
         const struct toml_value *imp = toml_table_find(main->root, "imports");
@@ -184,8 +185,10 @@ static int containerd_files(struct doctor_state *s, const char *main_file, struc
                         free(full);
                         full = h;
                 }
-                if (!full)
+                if (!full) {
+                        toml_doc_free(main);
                         return -ENOMEM;
+                }
                 if (glob(full, 0, NULL, &g) == 0)
                         for (size_t j = 0; j < g.gl_pathc; j++) {
                                 struct toml_doc *d = NULL;
