@@ -105,7 +105,6 @@ int doctor_check_cgroup(struct doctor_state *s) {
         int version = cgroup_version(s), r;
         const char *user = systemd_user(s, version);
 
-        s->cgroup_v2 = version == 2;
         r = doctor_add(s, "cgroup.version", version ? DOCTOR_OK : DOCTOR_WARN,
                        version ? NULL : "mount the cgroup hierarchy at /sys/fs/cgroup", "%s",
                        version == 2   ? "cgroup v2 (unified hierarchy): device access is an eBPF "

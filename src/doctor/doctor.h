@@ -41,16 +41,14 @@ struct doctor_state {
         const struct doctor_opts *o;
         char proc_version[NCTK_VERSION_MAX]; /* "" when no driver is loaded */
         struct nctk_inventory *inv;          /* NULL when discovery failed */
-        bool cgroup_v2;
-        int docker_cgroup;        /* docker's cgroup driver: -1 no docker, 0 its default,
-                                     1 cgroupfs, 2 systemd */
-        bool containerd_systemd;  /* containerd's runc runtimes use SystemdCgroup */
-        bool uses_nvidia_runtime; /* an engine has nctk's runtime registered */
-        bool engine_native_cdi;   /* an engine injects CDI devices itself */
-        size_t n_cdi_specs;       /* NVIDIA specs found in the spec dirs */
-        char *root_flags;         /* " --driver-root=R --dev-root=D --proc-root=P" for fix lines
-                                     of nvidia-ctk system, only those not the default */
-        const char *dev_root;     /* resolved: the dev root, else the driver root */
+        int docker_cgroup;                   /* docker's cgroup driver: -1 no docker, 0 its default,
+                                                1 cgroupfs, 2 systemd */
+        bool containerd_systemd;             /* containerd's runc runtimes use SystemdCgroup */
+        bool engine_native_cdi;              /* an engine injects CDI devices itself */
+        size_t n_cdi_specs;                  /* NVIDIA specs found in the spec dirs */
+        char *root_flags;     /* " --driver-root=R --dev-root=D --proc-root=P" for fix lines
+                                 of nvidia-ctk system, only those not the default */
+        const char *dev_root; /* resolved: the dev root, else the driver root */
         struct doctor_report *report;
 };
 
@@ -67,14 +65,15 @@ bool doctor_host_exists(const struct doctor_state *s, const char *path);
  * absolute NAME is looked up as is, under the host root. */
 char *doctor_host_which(const struct doctor_state *s, const char *name);
 
-/* The families, in the order they run (later ones read what earlier ones recorded). */
+/* The families, in the order they run (later ones read what earlier ones recorded: the driver's
+ * version and inventory, the CDI specs, the engines' cgroup driver and CDI use). */
 int doctor_check_driver(struct doctor_state *s);   /* driver.c */
 int doctor_check_devices(struct doctor_state *s);  /* devices.c */
 int doctor_check_cache(struct doctor_state *s);    /* cache.c */
+int doctor_check_cdi(struct doctor_state *s);      /* cdi.c */
 int doctor_check_engines(struct doctor_state *s);  /* engines.c */
 int doctor_check_cgroup(struct doctor_state *s);   /* cgroup.c */
 int doctor_check_runtime(struct doctor_state *s);  /* runtime.c */
-int doctor_check_cdi(struct doctor_state *s);      /* cdi.c */
 int doctor_check_ldconfig(struct doctor_state *s); /* ldconfig.c */
 int doctor_check_security(struct doctor_state *s); /* security.c */
 int doctor_check_rootless(struct doctor_state *s); /* security.c */

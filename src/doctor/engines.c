@@ -37,7 +37,6 @@ static int runtime_target(struct doctor_state *s, const char *id, const char *wh
                           const char *path, const char *fix) {
         _cleanup_free_ char *found = path ? doctor_host_which(s, path) : NULL;
 
-        s->uses_nvidia_runtime = true;
         if (!found)
                 return doctor_add(s, id, DOCTOR_FAIL, fix,
                                   "%s registers the nvidia runtime as '%s', which does not "
@@ -278,7 +277,6 @@ static int check_crio(struct doctor_state *s) {
                 return not_installed(s, "engine.crio", "CRI-O");
         dropin = crio_dropin(s);
         if (dropin) {
-                s->uses_nvidia_runtime = true;
                 return doctor_add(s, "engine.crio", DOCTOR_OK, NULL,
                                   "%s registers the nvidia runtime", dropin);
         }
