@@ -382,6 +382,11 @@ def crio_and_podman_registration():
             ["nvidia-ctk runtime configure --runtime=crio"])
     h.check("engine.podman", "WARN", ["no NVIDIA CDI spec"],
             [f"nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml {roots_flags(h)}"])
+    spec = h.h("/var/run/cdi/nvidia.json")
+    os.makedirs(os.path.dirname(spec))
+    generate_spec(h, spec)
+    h.check("engine.podman", "OK", ["podman run --device nvidia.com/gpu=all"])
+    os.unlink(spec)
     write(h.h("/usr/share/containers/oci/hooks.d/oci-nvidia-hook.json"), "{}")
     h.check("engine.crio", "OK", ["hooks.d"])
     h.check("engine.podman", "OK", ["hooks.d"])
@@ -431,6 +436,13 @@ def old_runc():
     h.set_config("")
     h.daemon_json({"features": {"cdi": True},
                    "runtimes": {"nvidia": {"path": "/usr/bin/nvidia-container-runtime"}}})
+    h.check("runtime.version", "FAIL", ["an engine injects CDI devices itself"], fix)
+    # containerd's enable_cdi is an engine injecting CDI devices through runc too.
+    h.daemon_json({"runtimes": {"nvidia": {"path": "/usr/bin/nvidia-container-runtime"}}})
+    h.check("runtime.version", "WARN", ["in its own hook"], fix)
+    program(h.h("/usr/bin/containerd"))
+    write(h.h("/etc/containerd/config.toml"),
+          "version = 3\n[plugins.\"io.containerd.cri.v1.runtime\"]\nenable_cdi = true\n")
     h.check("runtime.version", "FAIL", ["an engine injects CDI devices itself"], fix)
     program(h.h("/usr/bin/runc"), "crun version 1.8.1")
     h.check("runtime.version", "OK", ["makes mount targets and device nodes safely"])
@@ -488,6 +500,9 @@ def rootless_setup():
             ["nvidia-container-cli.no-cgroups"])
     h.set_config("[nvidia-container-cli]\nno-cgroups = true\n")
     h.check("rootless.cgroups", "OK", ["no-cgroups = true"])
+    write(os.path.join(h.proc, "sys/kernel/apparmor_restrict_unprivileged_userns"), "1\n")
+    h.check("rootless.userns", "WARN", ["AppArmor restricts unprivileged user namespaces"],
+            ["sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"])
     write(os.path.join(h.proc, "sys/user/max_user_namespaces"), "0\n")
     h.check("rootless.userns", "FAIL", ["max_user_namespaces is 0"],
             ["sysctl -w user.max_user_namespaces="])
