@@ -77,6 +77,8 @@ struct nctk_mig {
         int ci_caps_minor;
 };
 
+enum nctk_persistence { NCTK_PERSISTENCE_UNKNOWN, NCTK_PERSISTENCE_OFF, NCTK_PERSISTENCE_ON };
+
 struct nctk_gpu {
         unsigned index; /* NVML index */
         unsigned minor; /* /dev/nvidia<minor> */
@@ -87,6 +89,7 @@ struct nctk_gpu {
         char arch_name[32];     /* "Hopper", or "" */
         int cc_major, cc_minor; /* compute capability */
         bool mig_capable, mig_enabled;
+        enum nctk_persistence persistence; /* NVML's persistence mode; UNKNOWN without NVML */
         size_t n_migs;
         struct nctk_mig *migs;
 };

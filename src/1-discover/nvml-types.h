@@ -92,7 +92,7 @@ typedef nvml_return_t (*nvml_dev_string_fn)(nvml_device_t, char *, unsigned); /*
 typedef nvml_return_t (*nvml_dev_pci_fn)(nvml_device_t, struct nvml_pci_info *); /* GetPciInfo_v3 */
 typedef nvml_return_t (*nvml_dev_uint_fn)(nvml_device_t, unsigned *);
 /* ^ GetBrand, GetArchitecture, GetMinorNumber, GetMaxMigDeviceCount, GetGpuInstanceId,
- *   GetComputeInstanceId, IsMigDeviceHandle */
+ *   GetComputeInstanceId, IsMigDeviceHandle, GetPersistenceMode (an nvmlEnableState_t) */
 typedef nvml_return_t (*nvml_dev_cc_fn)(nvml_device_t, int *, int *); /* GetCudaComputeCapability */
 typedef nvml_return_t (*nvml_dev_mig_mode_fn)(nvml_device_t, unsigned *,
                                               unsigned *); /* GetMigMode */

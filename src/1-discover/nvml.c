@@ -209,6 +209,9 @@ static int parse_gpu(struct cursor *c, struct nctk_gpu *g, struct nctk_error **e
         g->cc_minor = w.cc_minor;
         g->mig_capable = w.mig_capable != 0;
         g->mig_enabled = g->mig_capable && w.mig_enabled != 0;
+        g->persistence = w.persistence <= NCTK_PERSISTENCE_ON
+                                 ? (enum nctk_persistence) w.persistence
+                                 : NCTK_PERSISTENCE_UNKNOWN;
         if (w.n_migs == 0)
                 return 0;
         g->migs = calloc(w.n_migs, sizeof(*g->migs));
@@ -283,6 +286,7 @@ struct nvml_fns {
         nvml_dev_uint_fn brand, arch, minor, max_migs, gi_id, ci_id;
         nvml_dev_cc_fn cc;
         nvml_dev_mig_mode_fn mig_mode;
+        nvml_dev_uint_fn persistence;
         nvml_dev_mig_by_index_fn mig_by_index;
 };
 
@@ -459,6 +463,7 @@ static void helper_dlsym(struct nvml_fns *f, void *h) {
         f->cc = (nvml_dev_cc_fn) dlsym(h, "nvmlDeviceGetCudaComputeCapability");
         f->minor = (nvml_dev_uint_fn) dlsym(h, "nvmlDeviceGetMinorNumber");
         f->mig_mode = (nvml_dev_mig_mode_fn) dlsym(h, "nvmlDeviceGetMigMode");
+        f->persistence = (nvml_dev_uint_fn) dlsym(h, "nvmlDeviceGetPersistenceMode");
         f->max_migs = (nvml_dev_uint_fn) dlsym(h, "nvmlDeviceGetMaxMigDeviceCount");
         f->mig_by_index =
                 (nvml_dev_mig_by_index_fn) dlsym(h, "nvmlDeviceGetMigDeviceHandleByIndex");
@@ -562,6 +567,17 @@ static int helper_query_optional(struct helper_ctx *c, nvml_device_t dev, struct
                         return r;
                 g->mig_capable = r > 0;
                 g->mig_enabled = r > 0 && cur == NVML_MIG_ENABLE;
+        }
+        if (f->persistence) {
+                unsigned on = 0;
+
+                r = helper_soft(c, f->persistence(dev, &on), g->index,
+                                "nvmlDeviceGetPersistenceMode");
+                if (r < 0)
+                        return r;
+                g->persistence = r == 0 ? NCTK_PERSISTENCE_UNKNOWN
+                                 : on   ? NCTK_PERSISTENCE_ON
+                                        : NCTK_PERSISTENCE_OFF;
         }
         return 0;
 }

@@ -93,7 +93,9 @@ struct nvml_wire_gpu {
         uint32_t brand; /* NVML_BRAND_*, named by the parent */
         uint32_t arch;  /* NVML_ARCH_*, 0 when unknown */
         int32_t cc_major, cc_minor;
-        uint8_t mig_capable, mig_enabled, reserved[2];
+        uint8_t mig_capable, mig_enabled;
+        uint8_t persistence; /* enum nctk_persistence */
+        uint8_t reserved;
         uint32_t n_migs;
         char uuid[96];
         char busid[32];

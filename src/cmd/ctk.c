@@ -6,6 +6,7 @@
 
 #include "cmd/cdi-hook.h"
 #include "cmd/ctk.h"
+#include "cmd/doctor.h"
 #include "util/macros.h"
 
 static void ctk_help(FILE *f, const char *prog) {
@@ -23,6 +24,7 @@ static void ctk_help(FILE *f, const char *prog) {
                 "  cdi generate|list|validate|transform\n"
                 "                                  write, list and check CDI specs\n"
                 "  hook HOOK                       the CDI hooks (as nvidia-cdi-hook)\n"
+                "  doctor [--json]                 check this host's set-up (nctk's own)\n"
                 "\n"
                 "Options:\n"
                 "  -d, --debug       print debug lines (NVIDIA_CTK_DEBUG)\n"
@@ -104,6 +106,8 @@ int ctk_main(const char *prog, int argc, char **argv) {
                 r = ctk_system_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "cdi"))
                 r = ctk_cdi_main(&c, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "doctor"))
+                r = doctor_main(prog, c.config, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "hook"))
                 r = ctk_hook_main(&c, argc - idx, argv + idx);
         else

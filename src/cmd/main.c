@@ -8,6 +8,7 @@
 #include "cmd/cdi-hook.h"
 #include "cmd/cli.h"
 #include "cmd/ctk.h"
+#include "cmd/doctor.h"
 #include "cmd/runtime.h"
 #include "util/macros.h"
 
@@ -32,6 +33,7 @@ static void usage(FILE *f) {
                 "       nctk ctk COMMAND ...           (as nvidia-ctk)\n"
                 "       nctk nvidia-docker DOCKER-ARG...   (as nvidia-docker)\n"
                 "       nctk cdi-hook HOOK [FLAG...]   (as nvidia-cdi-hook)\n"
+                "       nctk doctor [--json] [OPTION...]   check this host's set-up\n"
                 "\n"
                 "nctk is also installed as: nvidia-container-cli, nvidia-container-runtime,\n"
                 "nvidia-container-runtime-hook, nvidia-container-toolkit (the hook's other "
@@ -87,6 +89,8 @@ int main(int argc, char **argv) {
                 return nvidia_docker_main(argc - 1, argv + 1);
         if (STREQ(argv[1], "cdi-hook") || STREQ(argv[1], "nvidia-cdi-hook"))
                 return cdi_hook_main("nvidia-cdi-hook", argc - 1, argv + 1);
+        if (STREQ(argv[1], "doctor"))
+                return doctor_main("nctk", NULL, argc - 1, argv + 1);
         if (STREQ(argv[1], "hook") || is_hook_name(argv[1]))
                 return hook_main(argc - 1, argv + 1);
         /* "nctk info ..." is "nvidia-container-cli info ...": the global options then come

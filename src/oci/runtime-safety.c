@@ -53,8 +53,8 @@ int runtime_version_is_safe(const char *out) {
         return runc_is_fixed(major, minor, patch, rest);
 }
 
-/* RUNTIME --version's output, run with nothing inherited but a pipe for stdout. */
-static int version_output(const char *runtime, char **ret) {
+/* Run with nothing inherited but a pipe for stdout. */
+int runtime_version_output(const char *runtime, char **ret) {
         char *const argv[] = {(char *) runtime, (char *) "--version", NULL};
         char *const envp[] = {(char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
                                        "/sbin:/bin",
@@ -135,7 +135,7 @@ int runtime_is_mount_safe(const char *runtime) {
         r = cache_read(name, key);
         if (r >= 0)
                 return r;
-        r = version_output(runtime, &out);
+        r = runtime_version_output(runtime, &out);
         r = r < 0 ? 0 : runtime_version_is_safe(out);
         log_debug("runtime %s: %s", runtime,
                   r ? "makes mount targets safely" : "not known to make mount targets safely");

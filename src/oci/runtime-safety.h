@@ -12,6 +12,9 @@
  * read: what is not known safe is unsafe. */
 int runtime_version_is_safe(const char *out);
 
+/* RUNTIME's `--version` output (at most 4 KiB), or -errno; -EIO when it exits non-zero. */
+int runtime_version_output(const char *runtime, char **ret);
+
 /* runtime_version_is_safe() of RUNTIME (an absolute path) run with --version; the answer is
  * cached in /run/nctk per binary (path, device, inode, size, mtime, ctime), so that a container
  * start pays one stat and one small read, not a Go program's start. 1 safe, 0 not (including a

@@ -13,4 +13,5 @@ bash tests/device/engines.sh 2>&1 | tee "$OUT/engines.log" || rc=1
 bash tests/device/ctk.sh 2>&1 | tee "$OUT/ctk.log" || rc=1
 bash tests/device/cdi-spec.sh 2>&1 | tee "$OUT/cdi-spec.log" || rc=1
 bash tests/device/cdi.sh 2>&1 | tee "$OUT/cdi.log" || rc=1
+bash tests/device/doctor.sh 2>&1 | tee "$OUT/doctor.log" || rc=1
 exit $rc

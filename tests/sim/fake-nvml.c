@@ -45,6 +45,7 @@ struct sim_gpu {
         unsigned max_mig; /* 0: not MIG capable */
         unsigned mig_mode;
         unsigned first_mig, n_mig; /* this GPU's slice of sim_migs[] */
+        unsigned persistence;      /* nvmlDeviceGetPersistenceMode: 1 enabled */
 };
 
 struct sim_mig {
@@ -409,6 +410,16 @@ NVML_API nvml_return_t nvmlDeviceGetMigMode(nvml_device_t dev, unsigned *current
         return ret(__func__, NVML_OK);
 }
 
+NVML_API nvml_return_t nvmlDeviceGetPersistenceMode(nvml_device_t dev, unsigned *mode) {
+        DEVICE_PROLOGUE(dev, h);
+        if (mode == NULL)
+                return ret(__func__, NVML_E_INVALID_ARGUMENT);
+        if (h->mig >= 0)
+                return ret(__func__, NVML_E_NOT_SUPPORTED);
+        *mode = gpu->persistence;
+        return ret(__func__, NVML_OK);
+}
+
 NVML_API nvml_return_t nvmlDeviceGetMaxMigDeviceCount(nvml_device_t dev, unsigned *count) {
         DEVICE_PROLOGUE(dev, h);
         if (count == NULL)
@@ -490,7 +501,7 @@ __attribute__((unused)) static const struct {
         nvml_dev_by_index_fn by_index;
         nvml_dev_string_fn uuid, name;
         nvml_dev_pci_fn pci;
-        nvml_dev_uint_fn brand, arch, minor, max_mig, gi, ci, is_mig;
+        nvml_dev_uint_fn brand, arch, minor, max_mig, gi, ci, is_mig, persistence;
         nvml_dev_cc_fn cc;
         nvml_dev_mig_mode_fn mig_mode;
         nvml_dev_mig_by_index_fn mig_by_index;
@@ -514,6 +525,7 @@ __attribute__((unused)) static const struct {
         nvmlDeviceGetGpuInstanceId,
         nvmlDeviceGetComputeInstanceId,
         nvmlDeviceIsMigDeviceHandle,
+        nvmlDeviceGetPersistenceMode,
         nvmlDeviceGetCudaComputeCapability,
         nvmlDeviceGetMigMode,
         nvmlDeviceGetMigDeviceHandleByIndex,
