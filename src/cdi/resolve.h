@@ -48,6 +48,14 @@ int cdi_edits_collect(const struct cdi_registry *r, char *const *names, struct e
                       struct cdi_extra *x, struct nctk_error **err);
 void cdi_extra_release(struct cdi_extra *x);
 
+/* Moves the leading createContainer hooks of X that are this binary's own nvidia-cdi-hook
+ * hooks (path: the same file as SELF_EXE, normally "/proc/self/exe"; a command line that
+ * dispatches to nvidia-cdi-hook with a hook this build has and arguments that parse; no timeout;
+ * only logging variables) out of X, into *RET as [[hook name, arg, ...], ...] for the finalize
+ * hook to run in that order (spec.h's cdi_hooks). Anything else stays, in order. 0 or -ENOMEM. */
+int cdi_hooks_fold(struct cdi_extra *x, const char *self_exe, json_t **ret,
+                   struct nctk_error **err);
+
 /* Adds X's env (replacing a variable of the same name), hooks and gids to CONFIG. */
 int cdi_extra_apply(json_t *config, const struct cdi_extra *x, struct nctk_error **err);
 

@@ -287,5 +287,108 @@ def own_names_read_no_spec():
     fails_in_one_line(config(dirs=(bad,)), ["NVIDIA_VISIBLE_DEVICES=example.com/dev=x"], "broken.yaml")
 
 
+FOLD = os.path.join(WORK, "fold-cdi")  # hooks: nctk itself as nvidia-cdi-hook (folded)
+APART = os.path.join(WORK, "apart-cdi")  # hooks: a copy of nctk (another file: run apart)
+FOLD_VENDOR = "fold.nvidia.com"
+
+
+def generate_with_hook(d, hook):
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "nvidia.json")
+    subprocess.run([NCTK, "ctk", "cdi", "generate", "--driver-root", SIM_ROOT, "--proc-root",
+                    os.path.join(SIM_ROOT, "proc"), "--vendor", FOLD_VENDOR,
+                    "--nvidia-cdi-hook-path", hook, "--output", path], check=True)
+    return path
+
+
+def tree_state(rootfs):
+    """The links the hooks made and the ld cache they wrote, as a comparable value."""
+    links = {}
+    for top, dirs, files in os.walk(rootfs):
+        for name in dirs + files:
+            p = os.path.join(top, name)
+            if os.path.islink(p):
+                links[os.path.relpath(p, rootfs)] = os.readlink(p)
+    conf = os.path.join(rootfs, "etc/ld.so.conf.d")
+    confs = {n: open(os.path.join(conf, n)).read() for n in sorted(os.listdir(conf))}
+    cache = hashlib.sha256(open(os.path.join(rootfs, "etc/ld.so.cache"), "rb").read()).hexdigest()
+    return links, confs, cache
+
+
+def nctk_hooks(cfg):
+    return [h for h in cfg.get("hooks", {}).get("createContainer", [])
+            if os.path.realpath(h["path"]) == NCTK]
+
+
+@test
+def spec_hooks_fold_into_ours():
+    """A generated spec whose hooks are nctk itself: config.json gets one nctk createContainer
+    hook (ours, with each spec hook as --cdi-hook in the spec's order) instead of five; the
+    container gets the same links and the same ld cache as when the same hooks run one process
+    each (a copy of nctk: another file, not folded), and finds libcuda by SONAME."""
+    hook = os.path.join(BIN, "nvidia-cdi-hook")
+    if not os.path.lexists(hook):
+        os.symlink(NCTK, hook)
+    copy = os.path.join(WORK, "copy", "nvidia-cdi-hook")
+    os.makedirs(os.path.dirname(copy))
+    subprocess.run(["cp", NCTK, copy], check=True)
+    spec = json.load(open(generate_with_hook(FOLD, hook)))
+    generate_with_hook(APART, copy)
+    names = [h["args"][1] for h in spec["containerEdits"]["hooks"]]
+    assert len(names) >= 3, names
+    g = DESC["gpus"][3]
+    script = "/probe dlopen libcuda.so.1 libnvidia-ml.so.1\n"
+    states, counts = {}, {}
+    for d in (FOLD, APART):
+        _n[0] += 1
+        b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), ROOTFS, PROBE, script)
+        path = os.path.join(b, "config.json")
+        cfg = json.load(open(path))
+        cfg["process"]["env"].append(f"NVIDIA_VISIBLE_DEVICES={FOLD_VENDOR}/gpu={g['index']}")
+        json.dump(cfg, open(path, "w"))
+        p = run_in(config(dirs=(d,)), b)
+        eq(p.returncode, 0, f"{d}: {p.stderr}")
+        r = parse_probe(p.stdout)
+        assert r["dlopen"]["libcuda.so.1"].endswith(".so." + DESC["driver_version"]), r["dlopen"]
+        cfg = json.load(open(path))
+        counts[d] = cfg["hooks"]["createContainer"]
+        states[d] = tree_state(os.path.join(b, "rootfs"))
+    ours = nctk_hooks({"hooks": {"createContainer": counts[FOLD]}})
+    eq(len(counts[FOLD]), 1, "one createContainer hook when folded")
+    eq(len(ours), 1, "and it is nctk's")
+    steps = [json.loads(a) for i, a in enumerate(ours[0]["args"]) if ours[0]["args"][i - 1] == "--cdi-hook"]
+    eq([s[0] for s in steps], names, "every spec hook, in the spec's order")
+    eq(steps, [h["args"][1:] for h in spec["containerEdits"]["hooks"]], "with its arguments")
+    eq(len(counts[APART]), 1 + len(names), "apart: ours (the mounts) and one per spec hook")
+    eq(states[FOLD][0], states[APART][0], "the same links")
+    assert any(v.startswith("libcuda.so.") for v in states[FOLD][0].values()), states[FOLD][0]
+    eq(states[FOLD][1], states[APART][1], "the same ld.so.conf.d files")
+    eq(states[FOLD][2], states[APART][2], "the same ld.so.cache")
+
+
+@test
+def foreign_hook_keeps_its_place():
+    """[ours, foreign, ours...]: only the leading run of ours is folded, so the foreign hook
+    still runs after the first and before the others; a hook with a timeout is not folded."""
+    spec_path = os.path.join(FOLD, "nvidia.json")
+    spec = json.load(open(spec_path))
+    hooks = spec["containerEdits"]["hooks"]
+    hooks.insert(1, {"hookName": "createContainer", "path": "/bin/true", "args": ["true"]})
+    hooks[-1]["timeout"] = 30
+    d = os.path.join(WORK, "foreign-cdi")
+    os.makedirs(d)
+    json.dump(spec, open(os.path.join(d, "nvidia.json"), "w"))
+    b = bundle([f"NVIDIA_VISIBLE_DEVICES={FOLD_VENDOR}/gpu=0"])
+    p = run_in(config(dirs=(d,)), b)
+    eq(p.returncode, 0, p.stderr)
+    eq(parse(p.stdout)["ok"], ["1"], "the container ran")
+    cc = json.load(open(os.path.join(b, "config.json")))["hooks"]["createContainer"]
+    args = cc[0]["args"]
+    eq(args[1], "hook-finalize", "ours first")
+    eq([json.loads(args[i + 1])[0] for i, a in enumerate(args) if a == "--cdi-hook"],
+       [hooks[0]["args"][1]], "only the first spec hook folded")
+    eq([h["path"] for h in cc[1:]], [h["path"] for h in hooks[1:]], "the rest in the spec's order")
+
+
 if __name__ == "__main__":
     run_all()
