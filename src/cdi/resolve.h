@@ -41,9 +41,10 @@ struct cdi_extra {
 
 /* Appends to E the mounts, device nodes (stat'ed for numbers the spec leaves out) and cgroup
  * rules of NAMES' devices and, once per spec, their specs' top-level edits; env, hooks and
- * additional gids to *X. Two devices asking for one container path with different host paths,
- * one variable with different values, or one node path with different numbers: -EINVAL with
- * one line naming both. */
+ * additional gids (each once) to *X. Two devices (or one and nctk's own devices already in E)
+ * asking for one container path with different host paths or mount options, one variable with
+ * different values, or one node path with different numbers: -EINVAL with one line naming
+ * both; the same mount, variable or node twice is kept once. */
 int cdi_edits_collect(const struct cdi_registry *r, char *const *names, struct edits *e,
                       struct cdi_extra *x, struct nctk_error **err);
 void cdi_extra_release(struct cdi_extra *x);
@@ -56,7 +57,8 @@ void cdi_extra_release(struct cdi_extra *x);
 int cdi_hooks_fold(struct cdi_extra *x, const char *self_exe, json_t **ret,
                    struct nctk_error **err);
 
-/* Adds X's env (replacing a variable of the same name), hooks and gids to CONFIG. */
+/* Adds X's env (replacing a variable of the same name), hooks and gids (those not there
+ * already) to CONFIG. */
 int cdi_extra_apply(json_t *config, const struct cdi_extra *x, struct nctk_error **err);
 
 #endif

@@ -67,7 +67,17 @@ write_spec(os.path.join(ETC, "example.json"), [
     {"name": "n", "containerEdits": {
         "deviceNodes": [{"path": "/dev/example0", "hostPath": "/dev/zero"}]}},
     {"name": "p", "containerEdits": {"env": ["EXAMPLE_P=etc"]}},
+    {"name": "rw", "containerEdits": {
+        "mounts": [{"hostPath": DATA_X, "containerPath": "/opt/example/data", "options": ["rw"]}]}},
+    {"name": "x2", "containerEdits": {
+        "mounts": [{"hostPath": DATA_X, "containerPath": "/opt/example/data", "options": ["ro", "bind"]}]}},
+    {"name": "smi", "containerEdits": {
+        "mounts": [{"hostPath": DATA_X, "containerPath": "/usr/bin/nvidia-smi", "options": ["ro"]}]}},
 ], {"env": ["EXAMPLE_SPEC=1"]})
+with open(os.path.join(ETC, "gids.json"), "w") as f:
+    json.dump({"cdiVersion": "0.7.0", "kind": "example.com/gid", "containerEdits": {"additionalGids": [44]},
+               "devices": [{"name": "a", "containerEdits": {"additionalGids": [44, 109]}},
+                           {"name": "b", "containerEdits": {"additionalGids": [109, 110]}}]}, f)
 write_spec(os.path.join(RUN, "example-override.json"),
            [{"name": "p", "containerEdits": {"env": ["EXAMPLE_P=run"]}}])
 write_spec(os.path.join(DUP, "a.json"), [{"name": "d", "containerEdits": {"env": ["D=a"]}}])
@@ -237,6 +247,7 @@ def fails_in_one_line(cfg, env, *want):
     assert p.returncode != 0, "the container must not be created"
     lines = p.stderr.splitlines()
     eq(len(lines), 1, f"one error line: {p.stderr!r}")
+    print("# " + lines[0])
     for w in want:
         assert w in lines[0], (w, lines[0])
     eq(sha(b), before, "config.json untouched")
@@ -265,6 +276,49 @@ def conflicting_mount():
 def conflicting_node():
     fails_in_one_line(config(), ["NVIDIA_VISIBLE_DEVICES=example.com/dev=x,example.com/dev=n"],
                       "'example.com/dev=x'", "'example.com/dev=n'", "/dev/example0")
+
+
+@test
+def conflicting_options():
+    """The same host file on the same path, once read-only and once writable: a conflict."""
+    fails_in_one_line(config(), ["NVIDIA_VISIBLE_DEVICES=example.com/dev=x,example.com/dev=rw"],
+                      "'example.com/dev=x'", "'example.com/dev=rw'", "/opt/example/data", "(ro", "(rw")
+
+
+@test
+def conflicting_with_builtin_mount():
+    """A spec's mount on a path that nctk's own GPU mounts (nvidia-smi) from another file."""
+    fails_in_one_line(config(), ["NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0,example.com/dev=smi"],
+                      "nctk's own devices", "'example.com/dev=smi'", "/usr/bin/nvidia-smi")
+
+
+@test
+def identical_mounts_merge():
+    """The same mount twice (two devices; nctk's own GPU and the generated spec's GPU, which
+    mount the same driver files the same way): merged, once in config.json."""
+    g = DESC["gpus"]
+    b = bundle([f"NVIDIA_VISIBLE_DEVICES=example.com/dev=x,example.com/dev=x2,nvidia.com/gpu={g[0]['index']},"
+                f"{VENDOR}/gpu={g[1]['index']}"])
+    p = run_in(config(), b)
+    eq(p.returncode, 0, p.stderr)
+    r = parse(p.stdout)
+    eq(r["file"], ["from x"], "the file")
+    eq(sorted(d for d in r["dev"] if d.startswith("/dev/nvidia") and d[11:].isdigit()),
+       sorted(f"/dev/nvidia{x['minor']}" for x in g[:2]), "both GPUs")
+    cfg = json.load(open(os.path.join(b, "config.json")))
+    dests = [m["destination"] for m in cfg["mounts"]]
+    args = [a for h in cfg.get("hooks", {}).get("createContainer", []) for a in h["args"]]
+    dests += [a.rsplit("::", 1)[-1] for a in args if "::" in a]
+    eq(sorted(d for d in set(dests) if dests.count(d) > 1), [], "no container path twice")
+
+
+@test
+def additional_gids_once():
+    b = bundle(["NVIDIA_VISIBLE_DEVICES=example.com/gid=a,example.com/gid=b"])
+    p = run_in(config(), b)
+    eq(p.returncode, 0, p.stderr)
+    cfg = json.load(open(os.path.join(b, "config.json")))
+    eq(cfg["process"]["user"].get("additionalGids"), [44, 109, 110], "each gid once, in order")
 
 
 @test
