@@ -167,7 +167,8 @@ static void conflict(const char *a, const char *b, const char *what) {
         char want[256];
 
         assert_int_equal(collect(r, a, b, e, &x, &err), -EINVAL);
-        snprintf(want, sizeof(want), "CDI devices '%s' and '%s' conflict: %s", a, b, what);
+        snprintf(want, sizeof(want), "CDI device '%s' and CDI device '%s' conflict: %s", a, b,
+                 what);
         assert_non_null(strstr(err->msg, want));
         nctk_error_free(&err);
         cdi_extra_release(&x);
@@ -178,8 +179,8 @@ static void conflict(const char *a, const char *b, const char *what) {
 static void test_conflicts(void **state) {
         (void) state;
         conflict("example.com/dev=x", "example.com/dev=y", "V is 'x'");
-        conflict("example.com/dev=x", "example.com/dev=z", "/c is '/h/x'");
-        conflict("example.com/dev=n", "example.com/dev=m", "/dev/e0 is '1:3'");
+        conflict("example.com/dev=x", "example.com/dev=z", "/c is '/h/x' (");
+        conflict("example.com/dev=n", "example.com/dev=m", "/dev/e0 is 1:3 for one");
 }
 
 static void test_collect(void **state) {
