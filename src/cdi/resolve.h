@@ -13,7 +13,9 @@
 
 struct cdi_registry;
 
-/* Loads every *.yaml and *.json of DIRS (NULL-terminated; a missing directory is empty). */
+/* Loads every *.yaml and *.json of DIRS (NULL-terminated; a missing directory is empty). A file
+ * that does not parse or fails cdi_check_schema() is skipped with a warning; its devices, when
+ * it names them, are remembered so that cdi_request_split() can say why they fail. */
 int cdi_registry_load(char *const *dirs, struct cdi_registry **ret, struct nctk_error **err);
 struct cdi_registry *cdi_registry_free(struct cdi_registry *r);
 
@@ -26,7 +28,8 @@ const json_t *cdi_registry_find(const struct cdi_registry *r, const char *name,
  * NULL-terminated, and the loaded *RET_REG) and the rest, for nctk's own resolution
  * (*RET_BUILTIN, NULL when nothing is left). The specs are read only when a name is not of
  * nctk's own kinds (nvidia.com/gpu, runtime.nvidia.com/gpu); a name that no spec has and that
- * is not of those kinds is an error naming it and DIRS. */
+ * is not of those kinds is an error naming it and DIRS (and the invalid spec that has it, or
+ * the skipped ones). */
 int cdi_request_split(char *const *dirs, const char *devices, struct cdi_registry **ret_reg,
                       char ***ret_names, char **ret_builtin, struct nctk_error **err);
 

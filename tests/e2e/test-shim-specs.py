@@ -322,6 +322,25 @@ def additional_gids_once():
 
 
 @test
+def invalid_spec_skipped_or_named():
+    """A spec that breaks the CDI schema is skipped: a device of another spec still resolves; a
+    request for one of its devices is one line naming the file and the problem."""
+    d = os.path.join(WORK, "invalid-cdi")
+    os.makedirs(d)
+    with open(os.path.join(d, "old.json"), "w") as f:  # additionalGids needs cdiVersion 0.7.0
+        json.dump({"cdiVersion": "0.5.0", "kind": "example.com/old",
+                   "devices": [{"name": "g", "containerEdits": {"additionalGids": [44]}}]}, f)
+    with open(os.path.join(d, "fine.json"), "w") as f:
+        json.dump({"cdiVersion": "0.5.0", "kind": "example.com/fine",
+                   "devices": [{"name": "f", "containerEdits": {"env": ["EXAMPLE=fine"]}}]}, f)
+    p = run_in(config(dirs=(d,)), bundle(["NVIDIA_VISIBLE_DEVICES=example.com/fine=f"]))
+    eq(p.returncode, 0, p.stderr)
+    eq(parse(p.stdout)["env"], ["EXAMPLE=fine EXAMPLE_SPEC= EXAMPLE_P="], "the valid spec's device")
+    fails_in_one_line(config(dirs=(d,)), ["NVIDIA_VISIBLE_DEVICES=example.com/old=g"],
+                      "'example.com/old=g'", os.path.join(d, "old.json") + ": ", "0.7.0")
+
+
+@test
 def one_device_in_two_files_of_one_dir():
     fails_in_one_line(config(dirs=(DUP,)), ["NVIDIA_VISIBLE_DEVICES=example.com/dev=d"],
                       "a.json", "b.json", "example.com/dev=d")

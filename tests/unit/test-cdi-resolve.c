@@ -81,10 +81,18 @@ static int setup(void **state) {
             "[{\"name\": \"p\", \"containerEdits\": {\"env\": [\"P=run\"]}}]}");
         put("dup", "1.json",
             "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
-            "[{\"name\": \"d\", \"containerEdits\": {}}]}");
+            "[{\"name\": \"d\", \"containerEdits\": {\"env\": [\"D=1\"]}}]}");
         put("dup", "2.json",
             "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
-            "[{\"name\": \"d\", \"containerEdits\": {}}]}");
+            "[{\"name\": \"d\", \"containerEdits\": {\"env\": [\"D=2\"]}}]}");
+        /* Not valid: additionalGids needs 0.7.0; and a file that is no YAML at all. */
+        put("bad", "gids.json",
+            "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/gid\", \"devices\": "
+            "[{\"name\": \"g\", \"containerEdits\": {\"additionalGids\": [44]}}]}");
+        put("bad", "junk.yaml", "kind: [unclosed\n");
+        put("bad", "good.json",
+            "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
+            "[{\"name\": \"ok\", \"containerEdits\": {\"env\": [\"OK=1\"]}}]}");
         return 0;
 }
 
@@ -149,6 +157,35 @@ static void test_duplicate_in_one_dir(void **state) {
         assert_non_null(strstr(err->msg, "'example.com/dev=d'"));
         assert_non_null(strstr(err->msg, "/dup/1.json"));
         assert_non_null(strstr(err->msg, "/dup/2.json"));
+        nctk_error_free(&err);
+}
+
+/* A spec that breaks the schema or does not parse is skipped: the others still serve their
+ * devices, and a request for one of its devices is one line naming the file and the problem. */
+static void test_invalid_spec_skipped(void **state) {
+        char *dirs[] = {dir("bad"), NULL};
+        struct cdi_registry *reg = NULL;
+        struct nctk_error *err = NULL;
+        char **names = NULL, *left = NULL;
+
+        (void) state;
+        assert_int_equal(cdi_request_split(dirs, "example.com/dev=ok", &reg, &names, &left, &err),
+                         0);
+        assert_string_equal(names[0], "example.com/dev=ok");
+        assert_null(names[1]);
+        cdi_names_free(names);
+        cdi_registry_free(reg);
+        free(left);
+        assert_int_equal(cdi_request_split(dirs, "example.com/gid=g", &reg, &names, &left, &err),
+                         -EINVAL);
+        assert_non_null(strstr(err->msg, "'example.com/gid=g' is in a spec that is not valid"));
+        assert_non_null(strstr(err->msg, "/bad/gids.json: "));
+        assert_non_null(strstr(err->msg, "0.7.0"));
+        assert_null(strchr(err->msg, '\n'));
+        nctk_error_free(&err);
+        assert_int_equal(cdi_request_split(dirs, "example.com/dev=nope", &reg, &names, &left, &err),
+                         -ENOENT);
+        assert_non_null(strstr(err->msg, "skipped as not valid: "));
         nctk_error_free(&err);
 }
 
@@ -238,8 +275,11 @@ static void test_split(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_precedence), cmocka_unit_test(test_duplicate_in_one_dir),
-                cmocka_unit_test(test_conflicts),  cmocka_unit_test(test_collect),
+                cmocka_unit_test(test_precedence),
+                cmocka_unit_test(test_duplicate_in_one_dir),
+                cmocka_unit_test(test_invalid_spec_skipped),
+                cmocka_unit_test(test_conflicts),
+                cmocka_unit_test(test_collect),
                 cmocka_unit_test(test_split),
         };
         return unit_run_group_tests(tests, setup, teardown);
