@@ -435,6 +435,8 @@ def spec_hooks_fold_into_ours():
     eq(len(counts[APART]), 1 + len(names), "apart: ours (the mounts) and one per spec hook")
     eq(states[FOLD][0], states[APART][0], "the same links")
     assert any(v.startswith("libcuda.so.") for v in states[FOLD][0].values()), states[FOLD][0]
+    gbm = [k for k in states[FOLD][0] if k.endswith("/gbm/nvidia-drm_gbm.so")]
+    eq([states[FOLD][0][k] for k in gbm], ["../libnvidia-allocator.so.1"], "the GBM backend link")
     eq(states[FOLD][1], states[APART][1], "the same ld.so.conf.d files")
     eq(states[FOLD][2], states[APART][2], "the same ld.so.cache")
 

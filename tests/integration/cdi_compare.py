@@ -128,13 +128,11 @@ DEV_LINKS = {  # 1.18's unversioned development links that nctk does not make (d
         (f"lib{n}.so.{VERSION}", f"lib{n}.so") for n in (
             "nvidia-eglcore", "nvidia-glcore", "nvidia-glsi", "nvidia-glvkspirv", "nvidia-gpucomp",
             "nvidia-pkcs11-openssl3", "nvidia-rtcore", "nvidia-tls")]}
-GBM = {"../libnvidia-allocator.so.1::/usr/local/nvidia/lib64/gbm/nvidia-drm_gbm.so"}
 HOOKS = ["create-symlinks", "enable-cuda-compat", "update-ldcache", "disable-device-node-modification"]
 COMMON = {  # the same against both of NVIDIA's versions
     ("node-numbers", "hostPath,major,minor,type"),                               # D1
     ("config-only-ours", "nvidia_layers.json"),                                   # D4
     ("container-path-nvidia", "/etc/vulkan/icd.d/nvidia_icd.json"),               # D5
-    *{("link-only-nvidia", x) for x in GBM},                                      # D7
 }
 EXPECTED = {
     "1.17": COMMON | {
