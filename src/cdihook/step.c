@@ -77,6 +77,10 @@ static int run_ldcache(int rootfd, const struct hook_args *a, struct nctk_error 
         return cdihook_ldcache(rootfd, a->folders, a->n_folders, err);
 }
 
+static int run_sonames(int rootfd, const struct hook_args *a, struct nctk_error **err) {
+        return cdihook_soname_links(rootfd, a->folders, a->n_folders, err);
+}
+
 static int run_compat(int rootfd, const struct hook_args *a, struct nctk_error **err) {
         return cdihook_cuda_compat(rootfd, a->host_driver_version, err);
 }
@@ -120,6 +124,10 @@ static const struct hook hooks[] = {
                  SPEC_FLAG,
                  {}},
          "--link TARGET::LINK ...   create links in the container"},
+        {"create-soname-symlinks", run_sonames,
+         (const struct hook_flag[]){
+                 {"folder", F_FOLDER, NULL}, {"ldconfig-path", F_IGNORED, NULL}, SPEC_FLAG, {}},
+         "--folder DIR ...          SONAME links of DIRs' libraries (no ldconfig run)"},
         {"update-ldcache", run_ldcache,
          (const struct hook_flag[]){
                  {"folder", F_FOLDER, NULL}, {"ldconfig-path", F_IGNORED, NULL}, SPEC_FLAG, {}},
