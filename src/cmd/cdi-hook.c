@@ -1,7 +1,8 @@
 /* nvidia-cdi-hook: the createContainer hooks of CDI specs (create-symlinks,
  * create-soname-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification,
- * update-application-profile, chmod; src/cdihook/step.c has their flags). The runtime's state on stdin names the bundle, whose config.json names the rootfs; the work is
- * library code (src/cdihook/) on one rootfs fd. As the reference, an unknown hook or flag is a
+ * update-application-profile, chmod; src/cdihook/step.c has their flags). The runtime's state
+ * on stdin names the bundle, whose config.json names the rootfs; the work is library code
+ * (src/cdihook/) on one rootfs fd. As the reference, an unknown hook or flag is a
  * warning and success: specs written by a newer toolkit must not stop containers. */
 #include <errno.h>
 #include <fcntl.h>
