@@ -273,6 +273,69 @@ static void test_split(void **state) {
         nctk_error_free(&err);
 }
 
+/* Which spec hooks fold into ours: only the leading run of this binary's own nvidia-cdi-hook
+ * calls (both command-line forms) with known hooks, arguments that parse, logging-only env. */
+static void test_fold(void **state) {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        struct cdi_extra x = {.hooks = json_object()};
+        json_t *cc = json_array(), *folded = NULL;
+
+        (void) state;
+        assert_true(n > 0);
+        self[n] = '\0';
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s,s], s:[s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "create-symlinks", "--link", "a::/b",
+                                            "env", "NVIDIA_CTK_DEBUG=false"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s,s,s]}", "path", self, "args",
+                                            "/usr/bin/nvidia-ctk", "hook", "update-ldcache",
+                                            "--folder", "/x"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s], s:[s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "chmod", "env", "LD_PRELOAD=/y"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "disable-device-node-modification"));
+        json_object_set_new(x.hooks, "createContainer", cc);
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 2);
+        assert_string_equal(json_string_value(json_array_get(json_array_get(folded, 0), 2)),
+                            "a::/b");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(folded, 1), 0)),
+                            "update-ldcache");
+        /* The variable that is not a logging one stops the run: it and what follows stay. */
+        assert_int_equal(json_array_size(cc), 2);
+        json_decref(folded);
+
+        /* Not ours, unknown, or arguments its own run refuses: nothing folded. */
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", "/bin/true", "args",
+                                            "nvidia-cdi-hook", "chmod"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "future-hook"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "create-symlinks", "--link"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+        json_array_remove(cc, 0);
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+
+        /* All folded: no empty createContainer list is left behind. */
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "update-application-profile"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 1);
+        assert_null(json_object_get(x.hooks, "createContainer"));
+        json_decref(folded);
+        json_decref(x.hooks);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_precedence),
@@ -281,6 +344,7 @@ int main(void) {
                 cmocka_unit_test(test_conflicts),
                 cmocka_unit_test(test_collect),
                 cmocka_unit_test(test_split),
+                cmocka_unit_test(test_fold),
         };
         return unit_run_group_tests(tests, setup, teardown);
 }
