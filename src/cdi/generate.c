@@ -253,7 +253,9 @@ static int add_env(json_t *env, const struct edits *e) {
 static int plan_for(const struct gen *g, const char *devices, unsigned caps, struct edits **ret,
                     struct nctk_error **err) {
         struct selection sel = {};
-        struct plan_request req = {.caps = caps, .sel = &sel, .compat = COMPAT_DISABLED};
+        /* 32-bit libraries whenever the driver has them (the plan's compat32 pass). */
+        struct plan_request req = {
+                .caps = caps, .sel = &sel, .compat = COMPAT_DISABLED, .compat32 = true};
         int r = selection_parse(g->inv, devices, &sel, err);
 
         if (r >= 0)
