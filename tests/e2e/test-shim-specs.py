@@ -406,7 +406,13 @@ def spec_hooks_fold_into_ours():
     os.makedirs(os.path.dirname(copy))
     subprocess.run(["cp", NCTK, copy], check=True)
     spec = json.load(open(generate_with_hook(FOLD, hook)))
-    generate_with_hook(APART, copy)
+    apart = generate_with_hook(APART, copy)
+    # The hooks run apart are processes of their own: without the leak checker in an ASan build,
+    # as in spec_hooks_run_after_our_mounts. The folded ones run in our hook, which needs none.
+    s = json.load(open(apart))
+    for h in s["containerEdits"]["hooks"]:
+        h.setdefault("env", []).append("ASAN_OPTIONS=detect_leaks=0")
+    json.dump(s, open(apart, "w"))
     names = [h["args"][1] for h in spec["containerEdits"]["hooks"]]
     assert len(names) >= 3, names
     g = DESC["gpus"][3]
@@ -450,6 +456,8 @@ def foreign_hook_keeps_its_place():
     hooks = spec["containerEdits"]["hooks"]
     hooks.insert(1, {"hookName": "createContainer", "path": "/bin/true", "args": ["true"]})
     hooks[-1]["timeout"] = 30
+    for h in hooks[2:]:  # run apart: see spec_hooks_fold_into_ours
+        h.setdefault("env", []).append("ASAN_OPTIONS=detect_leaks=0")
     d = os.path.join(WORK, "foreign-cdi")
     os.makedirs(d)
     json.dump(spec, open(os.path.join(d, "nvidia.json"), "w"))
