@@ -392,7 +392,8 @@ def chmod_through_links_out_of_the_rootfs(w, b, root):
 def racing_directory_swaps():
     """A process swaps the library directory, atomically and as fast as it can, between a real
     directory of the image and links out of the rootfs (absolute, and a `..` chain), while the
-    hooks run 150 times each way."""
+    hooks run 150 times each way. The canary directory holds a library with a SONAME, so that
+    create-soname-symlinks led there would make its link there."""
     before = host_state()
     b, root = make_bundle("race")
     os.makedirs(os.path.join(root, "usr/local/nvidia/real"))
@@ -417,13 +418,14 @@ while True:
         for i in range(150):
             for argv in (["create-symlinks", "--link", LINK],
                          ["update-ldcache", "--folder", "/usr/local/nvidia/lib64"],
-                         ["chmod", "--mode", "700", "--path", "/usr/local/nvidia/lib64"]):
+                         ["chmod", "--mode", "700", "--path", "/usr/local/nvidia/lib64"],
+                         ["create-soname-symlinks", "--folder", "/usr/local/nvidia/lib64"]):
                 failures += contained(hook(b, argv, "plain" if i % 2 else "no-openat2")) != 0
     finally:
         flipper.kill()
         flipper.wait()
-    eq(host_state(), before, "host state after 450 racing hooks")
-    print(f"# {failures} of 450 hooks refused a swapped tree, none escaped")
+    eq(host_state(), before, "host state after 600 racing hooks")
+    print(f"# {failures} of 600 hooks refused a swapped tree, none escaped")
 
 
 if __name__ == "__main__":
