@@ -11,8 +11,10 @@
 #     on a runc < 1.1.14, or "always") and by the runtime ("never"), and, when BEFORE_BUILD is
 #     given, the cdi mode of that build (an nctk from before mount-in-hook existed);
 #  4. cdi mode with the GPU from a spec file (`nvidia-ctk cdi generate --vendor bench.nvidia.com`
-#     in a spec dir, its hooks run as nvidia-cdi-hook), and nvidia.com/gpu=0 (built in) plus a
-#     small spec file's device (the spec dir read only because that name is not nctk's own).
+#     in a spec dir, its hooks nctk as nvidia-cdi-hook: folded into our one hook), the same spec
+#     with its hooks run apart (their path a copy of nctk, so not folded: the cost before the
+#     fold), and nvidia.com/gpu=0 (built in) plus a small spec file's device (the spec dir read
+#     only because that name is not nctk's own).
 # usage: bench/bench-shim.sh [BUILD_DIR] [N] [BEFORE_BUILD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,10 +41,13 @@ settings = {"cdi": "", "legacy": "", "cdi-hook": 'mount-in-hook = "always"\n',
 os.makedirs(f"{work}/cdi")
 cdihook = f"{work}/nvidia-cdi-hook"
 os.symlink(f"{build}/nctk", cdihook)
-subprocess.run([f"{build}/nctk", "ctk", "cdi", "generate", "--driver-root", f"{work}/sim",
-                "--proc-root", f"{work}/sim/proc", "--vendor", "bench.nvidia.com",
-                "--nvidia-cdi-hook-path", cdihook, "--output", f"{work}/cdi/nvidia.yaml"],
-               check=True)
+os.makedirs(f"{work}/copy")
+subprocess.run(["cp", f"{build}/nctk", f"{work}/copy/nvidia-cdi-hook"], check=True)
+for vendor, path in (("bench.nvidia.com", cdihook), ("apart.nvidia.com", f"{work}/copy/nvidia-cdi-hook")):
+    subprocess.run([f"{build}/nctk", "ctk", "cdi", "generate", "--driver-root", f"{work}/sim",
+                    "--proc-root", f"{work}/sim/proc", "--vendor", vendor,
+                    "--nvidia-cdi-hook-path", path, "--output", f"{work}/cdi/{vendor}.yaml"],
+                   check=True)
 with open(f"{work}/data", "w") as f:
     f.write("data\n")
 with open(f"{work}/cdi/example.json", "w") as f:
@@ -84,6 +89,8 @@ cases = [("runc run, plain", "runc", plain, "cdi"), ("shim run, no GPU", shim, p
          ("shim run, 1 GPU, cdi, mounts by runc", shim, bundle("gpu-r", gpu_env), "cdi-runtime"),
          ("shim run, 1 GPU, cdi, from a spec file", shim,
           bundle("gpu-s", ["NVIDIA_VISIBLE_DEVICES=bench.nvidia.com/gpu=0"]), "cdi-specs"),
+         ("shim run, 1 GPU, cdi, spec, hooks apart", shim,
+          bundle("gpu-a", ["NVIDIA_VISIBLE_DEVICES=apart.nvidia.com/gpu=0"]), "cdi-specs"),
          ("shim run, 1 GPU built in + example spec", shim,
           bundle("gpu-e", ["NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=0,example.com/dev=x"]),
           "cdi-specs")]

@@ -26,6 +26,8 @@ struct finalize_opts {
         const char *proc_root; /* the driver's procfs, read for the /proc mask; NULL: "/proc" */
         uid_t uid;             /* owner of the directories and links created */
         gid_t gid;
+        char **cdi_hooks; /* folded CDI spec hooks (apply_cdi_hooks), borrowed strings */
+        size_t n_cdi_hooks;
 };
 
 /* The part of E that config.json cannot express, run as an OCI createContainer hook (in the
@@ -41,5 +43,11 @@ int apply_finalize(const struct edits *e, const struct finalize_opts *o, struct 
 int apply_links(int rootfd, const struct edits *e, uid_t uid, gid_t gid, struct journal *j,
                 struct nctk_error **err);
 int apply_ldcache(int rootfd, char *const *dirs, size_t n, struct nctk_error **err);
+
+/* The CDI spec hooks folded into the finalize hook, in order, inside ROOTFD: each of STEPS is
+ * a JSON array of an nvidia-cdi-hook invocation's arguments, hook name first, and is run as
+ * that invocation would run (cdihook/step.h); an unknown hook is skipped with a warning, as
+ * nvidia-cdi-hook skips it. 0 or -errno with ERR naming the hook. */
+int apply_cdi_hooks(int rootfd, char *const *steps, size_t n, struct nctk_error **err);
 
 #endif

@@ -22,6 +22,7 @@ enum {
         OPT_LDCACHE_DIR,
         OPT_MOUNT,
         OPT_NODE,
+        OPT_CDI_HOOK,
 };
 
 static const struct option finalize_options[] = {
@@ -33,6 +34,7 @@ static const struct option finalize_options[] = {
         {"ldcache-dir", required_argument, NULL, OPT_LDCACHE_DIR},
         {"mount", required_argument, NULL, OPT_MOUNT},
         {"node", required_argument, NULL, OPT_NODE},
+        {"cdi-hook", required_argument, NULL, OPT_CDI_HOOK},
         {},
 };
 
@@ -107,6 +109,14 @@ static int parse_one(int opt, struct edits *e, struct finalize_opts *o, struct n
                 return push_str(&e->ldcache_dirs, &e->n_ldcache_dirs, optarg);
         case OPT_MOUNT: return hook_arg(hook_mount_parse(e, optarg), "--mount", err);
         case OPT_NODE: return hook_arg(hook_node_parse(e, optarg), "--node", err);
+        case OPT_CDI_HOOK: {
+                char **p = ARRAY_PUSH(o->cdi_hooks, o->n_cdi_hooks);
+
+                if (!p)
+                        return -ENOMEM;
+                *p = optarg; /* argv outlives the hook's run */
+                return 0;
+        }
         default:
                 /* Newer shims may pass more: refusing would stop every container, so unknown
                  * options are ignored, as nvidia-cdi-hook does. */

@@ -176,6 +176,8 @@ int apply_finalize(const struct edits *e, const struct finalize_opts *o, struct 
         r = r < 0 ? r : proc_mounts(&f, err);
         r = r < 0 ? r : apply_links(f.rootfd, e, o->uid, o->gid, &f.j, err);
         r = r < 0 ? r : apply_ldcache(f.rootfd, e->ldcache_dirs, e->n_ldcache_dirs, err);
+        /* The spec's hooks ran after ours when they were separate: they still do. */
+        r = r < 0 ? r : apply_cdi_hooks(f.rootfd, o->cdi_hooks, o->n_cdi_hooks, err);
         if (r < 0)
                 journal_undo(f.rootfd, &f.j);
         return r;

@@ -314,6 +314,13 @@ static int finalize_args(json_t *args, const json_t *spec, const struct edits *e
                 r = arg2(args, "--ldcache-dir", e->ldcache_dirs[i]);
                 *ret_any = true;
         }
+        for (size_t i = 0; r >= 0 && i < json_array_size(o->cdi_hooks); i++) {
+                _cleanup_free_ char *step =
+                        json_dumps(json_array_get(o->cdi_hooks, i), JSON_COMPACT);
+
+                r = step ? arg2(args, "--cdi-hook", step) : -ENOMEM;
+                *ret_any = true;
+        }
         return r < 0 ? -ENOMEM : 0;
 }
 

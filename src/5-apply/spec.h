@@ -14,8 +14,10 @@
 /* The hidden subcommand the createContainer hook runs (src/cmd/hook-finalize.c):
  *   nctk hook-finalize [--proc-root DIR] [--mask-proc BUSID]... [--proc-mount SRC::DST]...
  *                      [--link TARGET::LINK]... [--ldcache-dir DIR]...
- *                      [--mount OPTS:SRC[::DST]]... [--node MAJ:MIN:SRC[::DST]]... ROOTFS
- * (--mount and --node: apply/hook-mounts.h)
+ *                      [--mount OPTS:SRC[::DST]]... [--node MAJ:MIN:SRC[::DST]]...
+ *                      [--cdi-hook JSON]... ROOTFS
+ * (--mount and --node: apply/hook-mounts.h; --cdi-hook: a folded CDI spec hook's arguments as a
+ * JSON array, hook name first, run after everything else in the given order: apply.h)
  * ROOTFS is the container's rootfs as the runtime's mount namespace sees it before pivot_root. */
 #define SPEC_HOOK_FINALIZE "hook-finalize"
 /* The environment of every hook we add: a hook runs as root and must not inherit anything
@@ -26,9 +28,10 @@ struct spec_opts {
         const char
                 *hook_path; /* absolute path of the nctk binary, run as the createContainer hook */
         const char *rootfs; /* the container's rootfs, absolute: the hook's ROOTFS */
-        const char *proc_root; /* the driver's procfs (inventory's proc_root); NULL: "/proc" */
-        bool no_cgroups;       /* add no linux.resources.devices rules */
-        bool mounts_in_hook;   /* the mounts and nodes go to the hook, not to the runtime */
+        const char *proc_root;   /* the driver's procfs (inventory's proc_root); NULL: "/proc" */
+        bool no_cgroups;         /* add no linux.resources.devices rules */
+        bool mounts_in_hook;     /* the mounts and nodes go to the hook, not to the runtime */
+        const json_t *cdi_hooks; /* [[hook name, arg, ...], ...]: CDI hooks folded into ours */
 };
 
 /* Adds E to SPEC, a parsed config.json, in place; every other field is left as it was:
@@ -45,7 +48,8 @@ struct spec_opts {
  *  - when E has links, ld cache directories, /proc mounts or a /proc mask: one createContainer
  *    hook running O->hook_path SPEC_HOOK_FINALIZE with them (a previous such hook is replaced);
  *  - with O->mounts_in_hook, neither the mounts nor the nodes: they go to that hook (--mount,
- *    --node), which makes them through fds; the rules stay.
+ *    --node), which makes them through fds; the rules stay;
+ *  - O->cdi_hooks, each as --cdi-hook, to that hook (which then exists even with no edits).
  * Applying the same edits twice gives the same spec. Returns 0, -EINVAL with ERR when SPEC has
  * a field of the wrong type where we add (e.g. "mounts" not an array), -ENOMEM. On failure SPEC
  * may be partly edited: callers write it out only on success. */

@@ -20,10 +20,20 @@ struct collect {
         struct nctk_error **err;
 };
 
+/* Who asked, for the conflict line: a CDI device by name, or nctk's own devices (OWNER ""). */
+static char *owner_text(const char *owner) {
+        char *s;
+
+        if (!*owner)
+                return strdup("nctk's own devices (built-in names)");
+        return asprintf(&s, "CDI device '%s'", owner) < 0 ? NULL : s;
+}
+
 /* Records that OWNER wants KEY to be VALUE; 1 when new, 0 when the same claim was made before,
  * -EINVAL when another owner wants another value. */
 static int claim(struct collect *c, const char *key, const char *value, const char *owner) {
         json_t *prev = json_object_get(c->claims, key);
+        _cleanup_free_ char *a = NULL, *b = NULL;
         const char *pv, *po;
 
         if (!prev)
@@ -34,10 +44,32 @@ static int claim(struct collect *c, const char *key, const char *value, const ch
         po = json_string_value(json_array_get(prev, 1));
         if (STREQ(pv, value))
                 return 0;
+        a = owner_text(po);
+        b = owner_text(owner);
+        if (!a || !b)
+                return nctk_error_set(c->err, ENOMEM, "out of memory");
         return nctk_error_set(c->err, EINVAL,
-                              "CDI devices '%s' and '%s' conflict: %s is '%s' for one and '%s' "
-                              "for the other; request only one of them or fix their specs",
-                              po, owner, strchr(key, ':') + 1, pv, value);
+                              "%s and %s conflict: %s is %s for one and %s for the other; "
+                              "request only one of them or fix their specs",
+                              a, b, strchr(key, ':') + 1, pv, value);
+}
+
+/* "'/host/path' (ro,nosuid)": what a mount claims, so that the same path with other options
+ * is a conflict too (one of the two would be silently lost). */
+static char *mount_value(const char *src, unsigned flags) {
+        char *s;
+
+        if (asprintf(&s, "'%s' (%s%s%s%s%s)", src, flags & MOUNT_RDONLY ? "ro" : "rw",
+                     flags & MOUNT_NOSUID ? ",nosuid" : "", flags & MOUNT_NODEV ? ",nodev" : "",
+                     flags & MOUNT_NOEXEC ? ",noexec" : "", "") < 0)
+                return NULL;
+        return s;
+}
+
+static char *quoted(const char *v) {
+        char *s;
+
+        return asprintf(&s, "'%s'", v) < 0 ? NULL : s;
 }
 
 static int add_env(struct collect *c, json_t *env, const char *owner) {
@@ -46,16 +78,17 @@ static int add_env(struct collect *c, json_t *env, const char *owner) {
 
         json_array_foreach(env, i, v) {
                 const char *s = json_string_value(v), *eq = s ? strchr(s, '=') : NULL;
-                _cleanup_free_ char *key = NULL;
+                _cleanup_free_ char *key = NULL, *val = NULL;
                 int r;
 
                 if (!eq)
                         return nctk_error_set(c->err, EINVAL,
                                               "CDI device '%s': env entry %zu is not NAME=VALUE",
                                               owner, i);
-                if (asprintf(&key, "env:%.*s", (int) (eq - s), s) < 0)
+                val = quoted(eq + 1);
+                if (!val || asprintf(&key, "env:%.*s", (int) (eq - s), s) < 0)
                         return nctk_error_set(c->err, ENOMEM, "out of memory");
-                r = claim(c, key, eq + 1, owner);
+                r = claim(c, key, val, owner);
                 if (r > 0 && json_array_append(c->x->env, v) < 0)
                         return nctk_error_set(c->err, ENOMEM, "out of memory");
                 if (r < 0)
@@ -89,7 +122,8 @@ static int add_mounts(struct collect *c, json_t *mounts, const char *owner) {
         json_array_foreach(mounts, i, m) {
                 const char *src = json_string_value(json_object_get(m, "hostPath"));
                 const char *dst = json_string_value(json_object_get(m, "containerPath"));
-                _cleanup_free_ char *key = NULL;
+                _cleanup_free_ char *key = NULL, *val = NULL;
+                unsigned flags = mount_flags(json_object_get(m, "options"));
                 struct edit_mount *nm;
                 int r;
 
@@ -98,9 +132,9 @@ static int add_mounts(struct collect *c, json_t *mounts, const char *owner) {
                                               "CDI device '%s': mount %zu needs hostPath and an "
                                               "absolute containerPath",
                                               owner, i);
-                if (asprintf(&key, "mount:%s", dst) < 0)
+                if (asprintf(&key, "mount:%s", dst) < 0 || !(val = mount_value(src, flags)))
                         return nctk_error_set(c->err, ENOMEM, "out of memory");
-                r = claim(c, key, src, owner);
+                r = claim(c, key, val, owner);
                 if (r < 0)
                         return r;
                 if (r == 0)
@@ -112,7 +146,7 @@ static int add_mounts(struct collect *c, json_t *mounts, const char *owner) {
                 nm += c->e->n_mounts;
                 *nm = (struct edit_mount){.source = strdup(src),
                                           .target = strdup(dst),
-                                          .flags = mount_flags(json_object_get(m, "options")),
+                                          .flags = flags,
                                           .kind = EDIT_CONFIG,
                                           .seq = c->seq++};
                 c->e->n_mounts++;
@@ -216,6 +250,19 @@ static int add_hooks(struct collect *c, json_t *hooks, const char *owner) {
         return 0;
 }
 
+/* Several devices of one group (a video group, render) ask for it once each: the kernel takes
+ * a gid once, and a duplicate in config.json only makes the list longer. */
+static bool gid_in(const json_t *gids, const json_t *gid) {
+        json_t *g;
+        size_t i;
+
+        json_array_foreach(gids, i, g) {
+                if (json_equal(g, (json_t *) gid))
+                        return true;
+        }
+        return false;
+}
+
 static int add_container_edits(struct collect *c, const json_t *ce, const char *owner) {
         json_t *n;
         size_t i;
@@ -231,7 +278,7 @@ static int add_container_edits(struct collect *c, const json_t *ce, const char *
         }
         r = r < 0 ? r : add_hooks(c, json_object_get(ce, "hooks"), owner);
         json_array_foreach(json_object_get(ce, "additionalGids"), i, n) {
-                if (r >= 0 && json_array_append(c->x->gids, n) < 0)
+                if (r >= 0 && !gid_in(c->x->gids, n) && json_array_append(c->x->gids, n) < 0)
                         r = nctk_error_set(c->err, ENOMEM, "out of memory");
         }
         return r;
@@ -247,6 +294,34 @@ static unsigned next_seq(const struct edits *e) {
         return s;
 }
 
+/* nctk's own devices' mounts and nodes, already in E, claimed first: a spec's mount of the same
+ * container path is then merged when it is the same, and a conflict otherwise, instead of being
+ * dropped by spec_apply_edits() without a word. */
+static int claim_builtin(struct collect *c) {
+        for (size_t i = 0; i < c->e->n_mounts; i++) {
+                const struct edit_mount *m = &c->e->mounts[i];
+                _cleanup_free_ char *key = NULL, *val = mount_value(m->source, m->flags);
+
+                if (!val || asprintf(&key, "mount:%s", m->target) < 0)
+                        return nctk_error_set(c->err, ENOMEM, "out of memory");
+                if (!json_object_get(c->claims, key) &&
+                    json_object_set_new(c->claims, key, json_pack("[ss]", val, "")) < 0)
+                        return nctk_error_set(c->err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < c->e->n_nodes; i++) {
+                const struct edit_node *n = &c->e->nodes[i];
+                _cleanup_free_ char *key = NULL, *val = NULL;
+
+                if (asprintf(&key, "node:%s", n->target) < 0 ||
+                    asprintf(&val, "%u:%u", n->major, n->minor) < 0)
+                        return nctk_error_set(c->err, ENOMEM, "out of memory");
+                if (!json_object_get(c->claims, key) &&
+                    json_object_set_new(c->claims, key, json_pack("[ss]", val, "")) < 0)
+                        return nctk_error_set(c->err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
 int cdi_edits_collect(const struct cdi_registry *r, char *const *names, struct edits *e,
                       struct cdi_extra *x, struct nctk_error **err) {
         struct collect c = {
@@ -257,6 +332,8 @@ int cdi_edits_collect(const struct cdi_registry *r, char *const *names, struct e
         *x = (struct cdi_extra){json_array(), json_object(), json_array()};
         if (!c.claims || !specs_done || !x->env || !x->hooks || !x->gids)
                 rr = nctk_error_set(err, ENOMEM, "out of memory");
+        if (rr >= 0 && names && names[0])
+                rr = claim_builtin(&c);
         for (size_t i = 0; rr >= 0 && names && names[i]; i++) {
                 const json_t *spec = NULL;
                 const char *file = NULL;
@@ -319,7 +396,8 @@ static int apply_env(json_t *config, const json_t *env) {
 
 int cdi_extra_apply(json_t *config, const struct cdi_extra *x, struct nctk_error **err) {
         const char *name;
-        json_t *list, *hooks, *user, *gids;
+        json_t *list, *hooks, *user, *gids, *g;
+        size_t i;
 
         if (apply_env(config, x->env) < 0)
                 return nctk_error_set(err, EINVAL, "config.json: process.env is not an array");
@@ -334,8 +412,12 @@ int cdi_extra_apply(json_t *config, const struct cdi_extra *x, struct nctk_error
                 return 0;
         user = object_child(object_child(config, "process", json_object), "user", json_object);
         gids = user ? object_child(user, "additionalGids", json_array) : NULL;
-        if (!json_is_array(gids) || json_array_extend(gids, x->gids) < 0)
+        if (!json_is_array(gids))
                 return nctk_error_set(err, EINVAL,
                                       "config.json: process.user.additionalGids is not an array");
+        json_array_foreach(x->gids, i, g) {
+                if (!gid_in(gids, g) && json_array_append(gids, g) < 0)
+                        return nctk_error_set(err, ENOMEM, "out of memory");
+        }
         return 0;
 }

@@ -155,9 +155,30 @@ static int push2(json_t *arr, const char *a, const char *b) {
         return r < 0 ? r : push(arr, json_string(b));
 }
 
+/* The GBM backend link that NVIDIA's specs carry when the driver has libnvidia-allocator:
+ * DIR/gbm/nvidia-drm_gbm.so -> ../SONAME, beside the allocator's soname link, so that Mesa's
+ * libgbm finds the NVIDIA backend in the container. */
+static int gbm_link(json_t *args, const struct edits *e) {
+        for (size_t i = 0; i < e->n_links; i++) {
+                const struct edit_link *l = &e->links[i];
+                const char *slash = strrchr(l->path, '/');
+                _cleanup_free_ char *pair = NULL;
+
+                if (!startswith(l->target, "libnvidia-allocator.so.") || !slash)
+                        continue;
+                if (asprintf(&pair, "../%s::%.*s/gbm/nvidia-drm_gbm.so", slash + 1,
+                             (int) (slash - l->path), l->path) < 0)
+                        return -ENOMEM;
+                return push2(args, "--link", pair);
+        }
+        return 0;
+}
+
 static json_t *symlinks_args(const struct edits *e) {
         json_auto_t *args = json_pack("[s, s]", "nvidia-cdi-hook", "create-symlinks");
 
+        if (args && gbm_link(args, e) < 0)
+                return NULL;
         for (size_t i = 0; args && i < e->n_links; i++) {
                 _cleanup_free_ char *pair = NULL;
 
@@ -232,7 +253,9 @@ static int add_env(json_t *env, const struct edits *e) {
 static int plan_for(const struct gen *g, const char *devices, unsigned caps, struct edits **ret,
                     struct nctk_error **err) {
         struct selection sel = {};
-        struct plan_request req = {.caps = caps, .sel = &sel, .compat = COMPAT_DISABLED};
+        /* 32-bit libraries whenever the driver has them (the plan's compat32 pass). */
+        struct plan_request req = {
+                .caps = caps, .sel = &sel, .compat = COMPAT_DISABLED, .compat32 = true};
         int r = selection_parse(g->inv, devices, &sel, err);
 
         if (r >= 0)

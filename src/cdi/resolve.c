@@ -13,9 +13,11 @@
 #include "util/strv.h"
 
 struct cdi_registry {
-        json_t *specs; /* loaded documents */
-        json_t *files; /* their paths, same order */
-        json_t *index; /* "vendor/class=name" -> [spec index, device index] */
+        json_t *specs;     /* loaded documents */
+        json_t *files;     /* their paths, same order */
+        json_t *index;     /* "vendor/class=name" -> [spec index, device index] */
+        json_t *bad;       /* "vendor/class=name" -> "FILE: problem", of the skipped specs */
+        json_t *bad_files; /* ["FILE: problem", ...]: every skipped spec */
 };
 
 struct cdi_registry *cdi_registry_free(struct cdi_registry *r) {
@@ -24,6 +26,8 @@ struct cdi_registry *cdi_registry_free(struct cdi_registry *r) {
         json_decref(r->specs);
         json_decref(r->files);
         json_decref(r->index);
+        json_decref(r->bad);
+        json_decref(r->bad_files);
         free(r);
         return NULL;
 }
@@ -106,6 +110,73 @@ static int index_spec(struct cdi_registry *r, json_t *seen, size_t si, const cha
         return 0;
 }
 
+struct first_problem {
+        char *text;
+};
+
+static void keep_first(const char *problem, void *userdata) {
+        struct first_problem *p = userdata;
+
+        if (!p->text)
+                p->text = strdup(problem);
+}
+
+/* Records that FILE is skipped for WHY ("FILE: problem"), and which devices SPEC (when it
+ * could be read) would have had, so that a request for one of them is told why it fails. */
+static int skip_spec(struct cdi_registry *r, const json_t *spec, const char *why) {
+        const char *kind = json_string_value(json_object_get(spec, "kind"));
+        json_t *dev;
+        size_t i;
+
+        log_warning("%s; the spec is skipped", why);
+        if (json_array_append_new(r->bad_files, json_string(why)) < 0)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(spec, "devices"), i, dev) {
+                const char *n = json_string_value(json_object_get(dev, "name"));
+                _cleanup_free_ char *q = NULL;
+
+                if (!kind || !n)
+                        continue;
+                if (asprintf(&q, "%s=%s", kind, n) < 0 ||
+                    json_object_set_new(r->bad, q, json_string(why)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Loads FILE into *RET; 0 with *RET NULL when it is skipped: a file that does not parse or
+ * breaks the CDI schema is left out with a warning, as CDI's own registry does, so that one
+ * broken spec of another vendor stops no container that does not ask for its devices. */
+static int load_file(struct cdi_registry *r, const char *file, json_t **ret) {
+        struct first_problem p = {};
+        _cleanup_free_ char *why = NULL;
+        struct nctk_error *lerr = NULL;
+        json_t *spec = NULL;
+        int rr;
+
+        *ret = NULL;
+        rr = cdi_spec_load(file, &spec, &lerr);
+        if (rr == -ENOMEM) {
+                nctk_error_free(&lerr);
+                return rr;
+        }
+        if (rr < 0) {
+                rr = skip_spec(r, NULL, lerr && lerr->msg ? lerr->msg : file);
+                nctk_error_free(&lerr);
+                return rr;
+        }
+        if (cdi_check_schema(spec, keep_first, &p) == 0) {
+                *ret = spec;
+                return 0;
+        }
+        rr = asprintf(&why, "%s: %s", file, p.text ? p.text : "not a valid CDI spec") < 0
+                     ? -ENOMEM
+                     : skip_spec(r, spec, why);
+        free(p.text);
+        json_decref(spec);
+        return rr;
+}
+
 static int load_dir(struct cdi_registry *r, const char *dir, struct nctk_error **err) {
         char **files;
         size_t n;
@@ -120,9 +191,13 @@ static int load_dir(struct cdi_registry *r, const char *dir, struct nctk_error *
         for (size_t i = 0; r2 >= 0 && i < n; i++) {
                 json_t *spec = NULL;
 
-                r2 = cdi_spec_load(files[i], &spec, err);
-                if (r2 >= 0 && (json_array_append_new(r->specs, spec) < 0 ||
-                                json_array_append_new(r->files, json_string(files[i])) < 0))
+                r2 = load_file(r, files[i], &spec);
+                if (r2 < 0)
+                        r2 = nctk_error_set(err, ENOMEM, "out of memory");
+                if (!spec)
+                        continue;
+                if (json_array_append_new(r->specs, spec) < 0 ||
+                    json_array_append_new(r->files, json_string(files[i])) < 0)
                         r2 = nctk_error_set(err, ENOMEM, "out of memory");
                 if (r2 >= 0)
                         r2 = index_spec(r, seen, json_array_size(r->specs) - 1, files[i], err);
@@ -137,7 +212,8 @@ int cdi_registry_load(char *const *dirs, struct cdi_registry **ret, struct nctk_
         int rr = 0;
 
         if (!r || !(r->specs = json_array()) || !(r->files = json_array()) ||
-            !(r->index = json_object())) {
+            !(r->index = json_object()) || !(r->bad = json_object()) ||
+            !(r->bad_files = json_array())) {
                 cdi_registry_free(r);
                 return nctk_error_set(err, ENOMEM, "out of memory");
         }
@@ -208,6 +284,28 @@ static char *dirs_joined(char *const *dirs) {
         return s;
 }
 
+/* W is in no valid spec: say where it was looked for, and which invalid spec has it (or which
+ * were skipped), since a broken spec is the likelier cause than a wrong name. */
+static int not_found(const struct cdi_registry *reg, char *const *dirs, const char *w,
+                     struct nctk_error **err) {
+        const char *bad = json_string_value(json_object_get(reg->bad, w));
+        const char *skipped = json_string_value(json_array_get(reg->bad_files, 0));
+        _cleanup_free_ char *d = NULL;
+
+        if (bad)
+                return nctk_error_set(err, EINVAL,
+                                      "CDI device '%.127s' is in a spec that is not valid: %s; fix "
+                                      "the spec (nvidia-ctk cdi validate) or remove it",
+                                      w, bad);
+        d = dirs_joined(dirs);
+        return nctk_error_set(err, ENOENT,
+                              "CDI device '%.127s' is in no spec of %s%s%s%s: install its spec "
+                              "there or fix the name",
+                              w, d ? d : "(no spec-dirs)",
+                              skipped ? " (skipped as not valid: " : "", skipped ? skipped : "",
+                              skipped ? ")" : "");
+}
+
 static int split(const struct cdi_registry *reg, char *const *dirs, const char *devices,
                  char ***names, size_t *n, char **builtin, struct nctk_error **err) {
         _cleanup_free_ char *copy = strdup(devices);
@@ -223,13 +321,8 @@ static int split(const struct cdi_registry *reg, char *const *dirs, const char *
                                 return nctk_error_set(err, ENOMEM, "out of memory");
                         continue;
                 }
-                if (!cdi_registry_find(reg, w, NULL, NULL)) {
-                        _cleanup_free_ char *d = dirs_joined(dirs);
-                        return nctk_error_set(err, ENOENT,
-                                              "CDI device '%.127s' is in no spec of %s: install "
-                                              "its spec there or fix the name",
-                                              w, d ? d : "(no spec-dirs)");
-                }
+                if (!cdi_registry_find(reg, w, NULL, NULL))
+                        return not_found(reg, dirs, w, err);
                 nv = realloc(*names, (*n + 2) * sizeof(char *));
                 if (!nv || !(nv[*n] = strdup(w))) {
                         if (nv)

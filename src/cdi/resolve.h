@@ -13,7 +13,9 @@
 
 struct cdi_registry;
 
-/* Loads every *.yaml and *.json of DIRS (NULL-terminated; a missing directory is empty). */
+/* Loads every *.yaml and *.json of DIRS (NULL-terminated; a missing directory is empty). A file
+ * that does not parse or fails cdi_check_schema() is skipped with a warning; its devices, when
+ * it names them, are remembered so that cdi_request_split() can say why they fail. */
 int cdi_registry_load(char *const *dirs, struct cdi_registry **ret, struct nctk_error **err);
 struct cdi_registry *cdi_registry_free(struct cdi_registry *r);
 
@@ -26,7 +28,8 @@ const json_t *cdi_registry_find(const struct cdi_registry *r, const char *name,
  * NULL-terminated, and the loaded *RET_REG) and the rest, for nctk's own resolution
  * (*RET_BUILTIN, NULL when nothing is left). The specs are read only when a name is not of
  * nctk's own kinds (nvidia.com/gpu, runtime.nvidia.com/gpu); a name that no spec has and that
- * is not of those kinds is an error naming it and DIRS. */
+ * is not of those kinds is an error naming it and DIRS (and the invalid spec that has it, or
+ * the skipped ones). */
 int cdi_request_split(char *const *dirs, const char *devices, struct cdi_registry **ret_reg,
                       char ***ret_names, char **ret_builtin, struct nctk_error **err);
 
@@ -41,14 +44,24 @@ struct cdi_extra {
 
 /* Appends to E the mounts, device nodes (stat'ed for numbers the spec leaves out) and cgroup
  * rules of NAMES' devices and, once per spec, their specs' top-level edits; env, hooks and
- * additional gids to *X. Two devices asking for one container path with different host paths,
- * one variable with different values, or one node path with different numbers: -EINVAL with
- * one line naming both. */
+ * additional gids (each once) to *X. Two devices (or one and nctk's own devices already in E)
+ * asking for one container path with different host paths or mount options, one variable with
+ * different values, or one node path with different numbers: -EINVAL with one line naming
+ * both; the same mount, variable or node twice is kept once. */
 int cdi_edits_collect(const struct cdi_registry *r, char *const *names, struct edits *e,
                       struct cdi_extra *x, struct nctk_error **err);
 void cdi_extra_release(struct cdi_extra *x);
 
-/* Adds X's env (replacing a variable of the same name), hooks and gids to CONFIG. */
+/* Moves the leading createContainer hooks of X that are this binary's own nvidia-cdi-hook
+ * hooks (path: the same file as SELF_EXE, normally "/proc/self/exe"; a command line that
+ * dispatches to nvidia-cdi-hook with a hook this build has and arguments that parse; no timeout;
+ * only logging variables) out of X, into *RET as [[hook name, arg, ...], ...] for the finalize
+ * hook to run in that order (spec.h's cdi_hooks). Anything else stays, in order. 0 or -ENOMEM. */
+int cdi_hooks_fold(struct cdi_extra *x, const char *self_exe, json_t **ret,
+                   struct nctk_error **err);
+
+/* Adds X's env (replacing a variable of the same name), hooks and gids (those not there
+ * already) to CONFIG. */
 int cdi_extra_apply(json_t *config, const struct cdi_extra *x, struct nctk_error **err);
 
 #endif

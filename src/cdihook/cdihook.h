@@ -27,6 +27,13 @@ int cdihook_write_file(int rootfd, const char *path, const char *data, mode_t mo
  * wrong link replaced, an image file in the way kept with a warning. */
 int cdihook_links(int rootfd, const struct edits *e, struct nctk_error **err);
 
+/* create-soname-symlinks: in each of FOLDERS (absolute container paths; a missing one is
+ * skipped with a warning), the link SONAME -> FILE for each library FILE whose DT_SONAME differs
+ * from its name, the newest file of each SONAME as ldconfig picks it (`ldconfig -n -N`), made
+ * as create-symlinks makes links (a correct link left, a wrong link replaced, an image file kept
+ * with a warning). A SONAME with a '/' (or "." / "..") makes no link. Nothing is executed. */
+int cdihook_soname_links(int rootfd, char *const *folders, size_t n, struct nctk_error **err);
+
 /* update-ldcache: the container's /etc/ld.so.cache, written by our cache writer: the image's
  * forward-compatibility directory when enable-cuda-compat chose it, FOLDERS, then the
  * directories of the image's ld.so.conf. FOLDERS are also listed in CDIHOOK_FOLDERS_CONF, so an

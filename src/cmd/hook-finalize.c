@@ -56,6 +56,7 @@ int hook_finalize_main(int argc, char **argv) {
                 cmd_error(&(struct cmd_sink){PROG, NULL, NULL, NULL}, "%s",
                           err && err->msg ? err->msg : strerror(-r));
         nctk_error_free(&err);
+        free(o.cdi_hooks);
         edits_free(e);
         return r < 0 ? 1 : 0;
 }

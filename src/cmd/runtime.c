@@ -110,6 +110,7 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
         struct cdi_registry *reg = NULL;
         char **names = NULL, *left = NULL;
         struct cdi_extra x = {};
+        json_t *folded = NULL;
         bool in_hook = false;
         int r;
 
@@ -126,10 +127,14 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
         }
         if (r >= 0)
                 r = cdi_edits_collect(reg, names, p.edits, &x, err);
+        /* The spec's hooks that are ours run in our one hook: a process each is the cost. */
+        if (r >= 0)
+                r = cdi_hooks_fold(&x, "/proc/self/exe", &folded, err);
         if (r >= 0)
                 r = shim_mounts_in_hook(s, &in_hook, err);
         if (r >= 0) {
                 struct spec_opts so = {.mounts_in_hook = in_hook,
+                                       .cdi_hooks = folded,
                                        .hook_path = self,
                                        .rootfs = rootfs,
                                        .proc_root = p.inv ? p.inv->proc_root : NULL,
@@ -141,6 +146,7 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
         }
         if (r >= 0)
                 r = cdi_extra_apply(spec, &x, err);
+        json_decref(folded);
         cdi_extra_release(&x);
         cdi_names_free(names);
         cdi_registry_free(reg);

@@ -233,6 +233,59 @@ def musl_image_finds_libraries_through_its_path_file():
         eq(parse(out)["dlopen"], {"libmuslt.so.1": want}, f"musl dlopen [{runtime}, {len(hs)}]")
 
 
+@test
+def soname_links_without_create_symlinks():
+    """1.18's create-soname-symlinks instead of the spec's soname links: the container finds the
+    driver's libraries by SONAME."""
+    hooks = [{"path": HOOK, "args": ["nvidia-cdi-hook", *a]} for a in
+             (["create-soname-symlinks", "--folder", LIBDIR], ["update-ldcache", "--folder", LIBDIR])]
+    out = started(container(CHECK, hooks)[0])
+    eq(parse(out)["dlopen"], {"libcuda.so.1": f"{LIBDIR}/libcuda.so.{VER}",
+                              "libnvidia-ml.so.1": f"{LIBDIR}/libnvidia-ml.so.{VER}"}, "dlopen by SONAME")
+    eq(lines_with(out, "link: "), [f"libcuda.so.{VER}"], "the link")
+
+
+def shared_lib(path, soname=None):
+    src = os.path.join(WORK, "empty.c")
+    with open(src, "w") as f:
+        f.write("int nctk_test_symbol(void) { return 1; }\n")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    run(["cc", "-shared", "-fPIC", "-o", path, src] + ([f"-Wl,-soname,{soname}"] if soname else []))
+
+
+@test
+def soname_links_as_ldconfig_makes_them():
+    """The links of `ldconfig -n DIR` (run on a private copy): the newest file of a SONAME wins,
+    a file that is its own SONAME or has none gets no link, an existing wrong link is replaced;
+    a SONAME with a '/' makes no link (ldconfig would write it outside the folder), a missing
+    folder is a warning."""
+    b = bundle_dir("soname")
+    lib = os.path.join(b, "rootfs/usr/lib/x")
+    shared_lib(f"{lib}/libfoo.so.1.2.3", "libfoo.so.1")
+    shared_lib(f"{lib}/libfoo.so.1.10.0", "libfoo.so.1")
+    shared_lib(f"{lib}/libbar.so.2", "libbar.so.2")
+    shared_lib(f"{lib}/libnone.so.3")
+    os.symlink("libfoo.so.1.2.3", f"{lib}/libfoo.so.1")  # an older one's: replaced
+    copy = os.path.join(WORK, "soname-ldconfig")
+    shutil.copytree(lib, copy, symlinks=True)
+    run(["ldconfig", "-n", copy])
+    shared_lib(f"{lib}/libevil.so.5", "../../../evil.so")
+    p = hook(["create-soname-symlinks", "--folder", "/usr/lib/x", "--folder", "/usr/lib/none"], b)
+    eq(p.returncode, 0, p.stderr)
+    warns = p.stderr.strip().splitlines()
+    eq(len(warns), 2, p.stderr)
+    assert "'../../../evil.so' is not a file name" in warns[0] + warns[1], warns
+    assert "'/usr/lib/none' is not a directory" in warns[0] + warns[1], warns
+
+    def links(d):
+        return {n: os.readlink(os.path.join(d, n)) for n in os.listdir(d)
+                if os.path.islink(os.path.join(d, n))}
+    eq(links(lib), links(copy), "the same links as ldconfig -n")
+    eq(links(lib)["libfoo.so.1"], "libfoo.so.1.10.0", "the newest")
+    assert not os.path.lexists(os.path.join(b, "rootfs/evil.so")), "no link outside the folder"
+    assert not os.path.lexists(os.path.join(b, "evil.so")), "no link outside the rootfs"
+
+
 # ---- the command line, run directly -------------------------------------------------------------
 
 

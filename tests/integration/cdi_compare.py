@@ -1,6 +1,7 @@
 """How a generated CDI spec differs from NVIDIA's spec for the H200 (reference/h200/), item by
 item, and the differences docs/cdi.md documents (D1...D9). Used by tests/integration/test-cdi.py
 on a simulated H200 and by tests/device/cdi.sh on the machine itself."""
+import copy
 import os
 
 VERSION = "580.159.04"
@@ -45,10 +46,39 @@ def strip_root(path, root):
     return path[len(root):] if path.startswith(root + "/") else path
 
 
+# The 32-bit library directories of the layouts nctk knows (container paths).
+LIB32_DIRS = {"/usr/local/nvidia/lib", "/usr/lib/i386-linux-gnu", "/usr/lib32", "/lib32"}
+LIB32 = ("lib32-only-ours", "32-bit libraries: their mounts, soname links and ld cache folder")
+
+
+def without_lib32(spec):
+    """SPEC without its 32-bit libraries (docs/cdi.md D10), and whether it had any."""
+    spec = copy.deepcopy(spec)
+    n = len(mounts(spec))
+    spec["containerEdits"]["mounts"] = [m for m in mounts(spec)
+                                        if os.path.dirname(m["containerPath"]) not in LIB32_DIRS]
+    had = len(mounts(spec)) != n
+    for h in hooks(spec):
+        a, out, i = h["args"], [], 0
+        while i < len(a):
+            v = a[i + 1] if i + 1 < len(a) else ""
+            if a[i] == "--link" and os.path.dirname(v.split("::")[-1]) in LIB32_DIRS or \
+                    a[i] == "--folder" and v in LIB32_DIRS:
+                had, i = True, i + 2
+                continue
+            out.append(a[i])
+            i += 1
+        h["args"] = out
+    return spec, had
+
+
 def differences(ours, ref, root, uuid):
     """Every way OURS (made for the driver under ROOT, whose GPUs have the UUIDs UUID) differs
     from REF, as (id, detail) pairs; ordering aside."""
     d = set()
+    ours, had32 = without_lib32(ours)
+    if had32:
+        d.add(LIB32)
     names = [("GPU-UUID" if n in uuid else n) for n in (x["name"] for x in ours["devices"])]
     ref_names = [("GPU-UUID" if n.startswith("GPU-") else n) for n in (x["name"] for x in ref["devices"])]
     if names != ref_names:
@@ -128,13 +158,12 @@ DEV_LINKS = {  # 1.18's unversioned development links that nctk does not make (d
         (f"lib{n}.so.{VERSION}", f"lib{n}.so") for n in (
             "nvidia-eglcore", "nvidia-glcore", "nvidia-glsi", "nvidia-glvkspirv", "nvidia-gpucomp",
             "nvidia-pkcs11-openssl3", "nvidia-rtcore", "nvidia-tls")]}
-GBM = {"../libnvidia-allocator.so.1::/usr/local/nvidia/lib64/gbm/nvidia-drm_gbm.so"}
 HOOKS = ["create-symlinks", "enable-cuda-compat", "update-ldcache", "disable-device-node-modification"]
 COMMON = {  # the same against both of NVIDIA's versions
     ("node-numbers", "hostPath,major,minor,type"),                               # D1
     ("config-only-ours", "nvidia_layers.json"),                                   # D4
     ("container-path-nvidia", "/etc/vulkan/icd.d/nvidia_icd.json"),               # D5
-    *{("link-only-nvidia", x) for x in GBM},                                      # D7
+    LIB32,                                                                        # D10
 }
 EXPECTED = {
     "1.17": COMMON | {

@@ -34,6 +34,12 @@ with open(os.path.join(CANARY, "other.conf"), "w") as f:
     f.write(CANARY + "\n")
 os.makedirs(os.path.join(CANARY, "compat"))
 open(os.path.join(CANARY, "compat/libcuda.so.999.1.1"), "w").close()
+# A real library with a SONAME in the host directory: followed out of the rootfs, the folder
+# would get its link there.
+with open(os.path.join(WORK, "lib.c"), "w") as f:
+    f.write("int nctk_hostile(void) { return 0; }\n")
+subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname,libcanary.so.1", "-o",
+                os.path.join(CANARY, "libcanary.so.1.0.0"), os.path.join(WORK, "lib.c")], check=True)
 HOST_FILE = os.path.join(WORK, "host-file")
 with open(HOST_FILE, "w") as f:
     f.write("host data\n")
@@ -192,6 +198,85 @@ def musl_path_file_is_a_link_to_a_host_file(w, b, root):
     assert not os.path.islink(os.path.join(root, "etc/ld-musl-x86_64.path")), "replaced"
 
 
+# ---- create-soname-symlinks ---------------------------------------------------------------------
+
+
+SONAME_FOLDER = "/usr/local/nvidia/lib64"
+
+
+def soname_hook(b, w, **kw):
+    return hook(b, ["create-soname-symlinks", "--folder", SONAME_FOLDER], w, **kw)
+
+
+def lib_in(root, name, soname):
+    os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+    subprocess.run(["cc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", os.path.join(root, name),
+                    os.path.join(WORK, "lib.c")], check=True)
+
+
+@each_wrapper
+def soname_folder_is_a_link_to_a_host_dir(w, b, root):
+    os.symlink(CANARY, os.path.join(root, "usr/local/nvidia"))
+    contained(hook(b, ["create-soname-symlinks", "--folder", "/usr/local/nvidia"], w))
+
+
+@each_wrapper
+def soname_folder_under_a_dotdot_chain(w, b, root):
+    os.symlink("../" * 20 + CANARY.lstrip("/"), os.path.join(root, "usr/local/nvidia"))
+    contained(hook(b, ["create-soname-symlinks", "--folder", "/usr/local/nvidia"], w))
+
+
+@each_wrapper
+def soname_folder_through_proc_self_root(w, b, root):
+    os.symlink("/proc/self/root" + CANARY, os.path.join(root, "usr/local/nvidia"))
+    contained(hook(b, ["create-soname-symlinks", "--folder", "/usr/local/nvidia"], w,
+                   pre=mount_proc(root)))
+
+
+@each_wrapper
+def soname_folder_is_a_link_to_root(w, b, root):
+    """A link to / is the rootfs' own root: the link is made there, inside."""
+    lib_in(root, "libcanary.so.1.0.0", "libcanary.so.1")
+    os.symlink("/", os.path.join(root, "usr/local/nvidia"))
+    p = hook(b, ["create-soname-symlinks", "--folder", "/usr/local/nvidia"], w)
+    eq((rc_of(p), p.stderr), (0, ""), "create-soname-symlinks")
+    eq(os.readlink(os.path.join(root, "libcanary.so.1")), "libcanary.so.1.0.0", "inside")
+
+
+@each_wrapper
+def soname_link_path_is_a_link_to_a_host_file(w, b, root):
+    lib_in(root, SONAME_FOLDER.lstrip("/") + "/libx.so.9.9", "libx.so.9")
+    os.symlink(HOST_FILE, os.path.join(root, SONAME_FOLDER.lstrip("/"), "libx.so.9"))
+    p = soname_hook(b, w)
+    eq((rc_of(p), p.stderr), (0, ""), "create-soname-symlinks")
+    eq(os.readlink(os.path.join(root, SONAME_FOLDER.lstrip("/"), "libx.so.9")), "libx.so.9.9",
+       "the planted link replaced, not followed")
+
+
+@each_wrapper
+def soname_is_a_path_out_of_the_folder(w, b, root):
+    out = "../" * 12 + CANARY.lstrip("/") + "/libevil.so.1"
+    lib_in(root, SONAME_FOLDER.lstrip("/") + "/libevil.so.1.0", out)
+    lib_in(root, SONAME_FOLDER.lstrip("/") + "/libabs.so.1.0", CANARY + "/libabs.so.1")
+    p = soname_hook(b, w)
+    eq(rc_of(p), 0, p.stderr)
+    eq(len(p.stderr.strip().splitlines()), 2, f"one warning each: {p.stderr!r}")
+    eq(sorted(os.listdir(os.path.join(root, SONAME_FOLDER.lstrip("/")))), ["libabs.so.1.0", "libevil.so.1.0"],
+       "no link made")
+
+
+@each_wrapper
+def soname_candidates_are_fifos_and_links_to_host_files(w, b, root):
+    d = os.path.join(root, SONAME_FOLDER.lstrip("/"))
+    os.makedirs(d)
+    os.mkfifo(os.path.join(d, "libfifo.so.1.0"))
+    os.symlink(os.path.join(CANARY, "libcanary.so.1.0.0"), os.path.join(d, "libhost.so.1.0"))
+    os.symlink("/dev/zero", os.path.join(d, "libzero.so.1.0"))
+    p = soname_hook(b, w)
+    eq((rc_of(p), p.stderr), (0, ""), "nothing to do, nothing opened that blocks")
+    eq(sorted(os.listdir(d)), ["libfifo.so.1.0", "libhost.so.1.0", "libzero.so.1.0"], "no link made")
+
+
 # ---- enable-cuda-compat -------------------------------------------------------------------------
 
 
@@ -307,7 +392,8 @@ def chmod_through_links_out_of_the_rootfs(w, b, root):
 def racing_directory_swaps():
     """A process swaps the library directory, atomically and as fast as it can, between a real
     directory of the image and links out of the rootfs (absolute, and a `..` chain), while the
-    hooks run 150 times each way."""
+    hooks run 150 times each way. The canary directory holds a library with a SONAME, so that
+    create-soname-symlinks led there would make its link there."""
     before = host_state()
     b, root = make_bundle("race")
     os.makedirs(os.path.join(root, "usr/local/nvidia/real"))
@@ -332,13 +418,14 @@ while True:
         for i in range(150):
             for argv in (["create-symlinks", "--link", LINK],
                          ["update-ldcache", "--folder", "/usr/local/nvidia/lib64"],
-                         ["chmod", "--mode", "700", "--path", "/usr/local/nvidia/lib64"]):
+                         ["chmod", "--mode", "700", "--path", "/usr/local/nvidia/lib64"],
+                         ["create-soname-symlinks", "--folder", "/usr/local/nvidia/lib64"]):
                 failures += contained(hook(b, argv, "plain" if i % 2 else "no-openat2")) != 0
     finally:
         flipper.kill()
         flipper.wait()
-    eq(host_state(), before, "host state after 450 racing hooks")
-    print(f"# {failures} of 450 hooks refused a swapped tree, none escaped")
+    eq(host_state(), before, "host state after 600 racing hooks")
+    print(f"# {failures} of 600 hooks refused a swapped tree, none escaped")
 
 
 if __name__ == "__main__":

@@ -81,10 +81,18 @@ static int setup(void **state) {
             "[{\"name\": \"p\", \"containerEdits\": {\"env\": [\"P=run\"]}}]}");
         put("dup", "1.json",
             "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
-            "[{\"name\": \"d\", \"containerEdits\": {}}]}");
+            "[{\"name\": \"d\", \"containerEdits\": {\"env\": [\"D=1\"]}}]}");
         put("dup", "2.json",
             "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
-            "[{\"name\": \"d\", \"containerEdits\": {}}]}");
+            "[{\"name\": \"d\", \"containerEdits\": {\"env\": [\"D=2\"]}}]}");
+        /* Not valid: additionalGids needs 0.7.0; and a file that is no YAML at all. */
+        put("bad", "gids.json",
+            "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/gid\", \"devices\": "
+            "[{\"name\": \"g\", \"containerEdits\": {\"additionalGids\": [44]}}]}");
+        put("bad", "junk.yaml", "kind: [unclosed\n");
+        put("bad", "good.json",
+            "{\"cdiVersion\": \"0.5.0\", \"kind\": \"example.com/dev\", \"devices\": "
+            "[{\"name\": \"ok\", \"containerEdits\": {\"env\": [\"OK=1\"]}}]}");
         return 0;
 }
 
@@ -152,6 +160,35 @@ static void test_duplicate_in_one_dir(void **state) {
         nctk_error_free(&err);
 }
 
+/* A spec that breaks the schema or does not parse is skipped: the others still serve their
+ * devices, and a request for one of its devices is one line naming the file and the problem. */
+static void test_invalid_spec_skipped(void **state) {
+        char *dirs[] = {dir("bad"), NULL};
+        struct cdi_registry *reg = NULL;
+        struct nctk_error *err = NULL;
+        char **names = NULL, *left = NULL;
+
+        (void) state;
+        assert_int_equal(cdi_request_split(dirs, "example.com/dev=ok", &reg, &names, &left, &err),
+                         0);
+        assert_string_equal(names[0], "example.com/dev=ok");
+        assert_null(names[1]);
+        cdi_names_free(names);
+        cdi_registry_free(reg);
+        free(left);
+        assert_int_equal(cdi_request_split(dirs, "example.com/gid=g", &reg, &names, &left, &err),
+                         -EINVAL);
+        assert_non_null(strstr(err->msg, "'example.com/gid=g' is in a spec that is not valid"));
+        assert_non_null(strstr(err->msg, "/bad/gids.json: "));
+        assert_non_null(strstr(err->msg, "0.7.0"));
+        assert_null(strchr(err->msg, '\n'));
+        nctk_error_free(&err);
+        assert_int_equal(cdi_request_split(dirs, "example.com/dev=nope", &reg, &names, &left, &err),
+                         -ENOENT);
+        assert_non_null(strstr(err->msg, "skipped as not valid: "));
+        nctk_error_free(&err);
+}
+
 static int collect(struct cdi_registry *r, const char *a, const char *b, struct edits *e,
                    struct cdi_extra *x, struct nctk_error **err) {
         char *names[] = {(char *) a, (char *) b, NULL};
@@ -167,7 +204,8 @@ static void conflict(const char *a, const char *b, const char *what) {
         char want[256];
 
         assert_int_equal(collect(r, a, b, e, &x, &err), -EINVAL);
-        snprintf(want, sizeof(want), "CDI devices '%s' and '%s' conflict: %s", a, b, what);
+        snprintf(want, sizeof(want), "CDI device '%s' and CDI device '%s' conflict: %s", a, b,
+                 what);
         assert_non_null(strstr(err->msg, want));
         nctk_error_free(&err);
         cdi_extra_release(&x);
@@ -178,8 +216,8 @@ static void conflict(const char *a, const char *b, const char *what) {
 static void test_conflicts(void **state) {
         (void) state;
         conflict("example.com/dev=x", "example.com/dev=y", "V is 'x'");
-        conflict("example.com/dev=x", "example.com/dev=z", "/c is '/h/x'");
-        conflict("example.com/dev=n", "example.com/dev=m", "/dev/e0 is '1:3'");
+        conflict("example.com/dev=x", "example.com/dev=z", "/c is '/h/x' (");
+        conflict("example.com/dev=n", "example.com/dev=m", "/dev/e0 is 1:3 for one");
 }
 
 static void test_collect(void **state) {
@@ -235,11 +273,78 @@ static void test_split(void **state) {
         nctk_error_free(&err);
 }
 
+/* Which spec hooks fold into ours: only the leading run of this binary's own nvidia-cdi-hook
+ * calls (both command-line forms) with known hooks, arguments that parse, logging-only env. */
+static void test_fold(void **state) {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        struct cdi_extra x = {.hooks = json_object()};
+        json_t *cc = json_array(), *folded = NULL;
+
+        (void) state;
+        assert_true(n > 0);
+        self[n] = '\0';
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s,s], s:[s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "create-symlinks", "--link", "a::/b",
+                                            "env", "NVIDIA_CTK_DEBUG=false"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s,s,s]}", "path", self, "args",
+                                            "/usr/bin/nvidia-ctk", "hook", "update-ldcache",
+                                            "--folder", "/x"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s], s:[s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "chmod", "env", "LD_PRELOAD=/y"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "disable-device-node-modification"));
+        json_object_set_new(x.hooks, "createContainer", cc);
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 2);
+        assert_string_equal(json_string_value(json_array_get(json_array_get(folded, 0), 2)),
+                            "a::/b");
+        assert_string_equal(json_string_value(json_array_get(json_array_get(folded, 1), 0)),
+                            "update-ldcache");
+        /* The variable that is not a logging one stops the run: it and what follows stay. */
+        assert_int_equal(json_array_size(cc), 2);
+        json_decref(folded);
+
+        /* Not ours, unknown, or arguments its own run refuses: nothing folded. */
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", "/bin/true", "args",
+                                            "nvidia-cdi-hook", "chmod"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "future-hook"));
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "create-symlinks", "--link"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+        json_array_remove(cc, 0);
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 0);
+        json_decref(folded);
+
+        /* All folded: no empty createContainer list is left behind. */
+        json_array_clear(cc);
+        json_array_append_new(cc, json_pack("{s:s, s:[s,s]}", "path", self, "args",
+                                            "nvidia-cdi-hook", "update-application-profile"));
+        assert_int_equal(cdi_hooks_fold(&x, "/proc/self/exe", &folded, NULL), 0);
+        assert_int_equal(json_array_size(folded), 1);
+        assert_null(json_object_get(x.hooks, "createContainer"));
+        json_decref(folded);
+        json_decref(x.hooks);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_precedence), cmocka_unit_test(test_duplicate_in_one_dir),
-                cmocka_unit_test(test_conflicts),  cmocka_unit_test(test_collect),
+                cmocka_unit_test(test_precedence),
+                cmocka_unit_test(test_duplicate_in_one_dir),
+                cmocka_unit_test(test_invalid_spec_skipped),
+                cmocka_unit_test(test_conflicts),
+                cmocka_unit_test(test_collect),
                 cmocka_unit_test(test_split),
+                cmocka_unit_test(test_fold),
         };
         return unit_run_group_tests(tests, setup, teardown);
 }
