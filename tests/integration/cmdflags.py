@@ -48,13 +48,12 @@ def _defines(srcdir):
 
 
 def tables(srcdir):
-    """{"file.c:name": set of flags} for every parser in SRCDIR (src/cmd)."""
+    """{"file.c:name": set of flags} for every parser in SRCDIR (src/cmd) and in the hook
+    steps that src/cdihook shares with the shim."""
     out = {}
     defines = _defines(srcdir)
-    for fn in sorted(os.listdir(srcdir)):
-        if not fn.endswith(".c"):
-            continue
-        with open(os.path.join(srcdir, fn)) as f:
+    for fn, path in _sources(srcdir):
+        with open(path) as f:
             src = f.read()
         for m in OPTION_TABLE.finditer(src):
             body = re.sub(r"\b[A-Z_]+\b", lambda d: defines.get(d.group(0), d.group(0)), m.group(2))
@@ -76,6 +75,16 @@ def tables(srcdir):
     return out
 
 
+def _sources(srcdir):
+    """(file name, path) of the C files whose parsers the commands use."""
+    for fn in sorted(os.listdir(srcdir)):
+        if fn.endswith(".c"):
+            yield fn, os.path.join(srcdir, fn)
+    steps = os.path.join(srcdir, "..", "cdihook", "step.c")
+    if os.path.exists(steps):
+        yield "step.c", steps
+
+
 def hook_names(srcdir):
-    with open(os.path.join(srcdir, "cdi-hook.c")) as f:
+    with open(os.path.join(srcdir, "..", "cdihook", "step.c")) as f:
         return HOOK_NAME.findall(f.read())

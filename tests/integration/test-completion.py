@@ -60,7 +60,7 @@ def command_words():
     eq(complete("nvidia-ctk cdi transform "), ["root"], "transform")
     eq(complete("nvidia-container-cli --root /x "),
        ["configure", "docker-args", "info", "list"], "cli after a global flag and its value")
-    eq(complete("nctk d"), ["docker-args"], "nctk d")
+    eq(complete("nctk d"), ["docker-args", "doctor"], "nctk d")
     eq(complete("nvidia-container-runtime-hook p"), ["poststart", "poststop", "prestart"], "hook")
 
 
@@ -82,7 +82,7 @@ def flags_of_the_right_subcommand():
 @test
 def cdi_hooks_and_their_flags():
     eq(complete("nvidia-cdi-hook "), sorted(cmdflags.hook_names(os.path.join(ROOT, "src/cmd"))),
-       "every hook of src/cmd/cdi-hook.c")
+       "every hook of src/cdihook/step.c")
     eq(complete("nvidia-cdi-hook create-symlinks --li"), ["--link"], "create-symlinks")
     eq(complete("nvidia-ctk hook up"), ["update-application-profile", "update-ldcache"],
        "nvidia-ctk hook")

@@ -122,6 +122,7 @@ def a_new_flag_without_docs_fails():
     try:
         src = os.path.join(work, "cmd")
         shutil.copytree(SRC, src)
+        shutil.copytree(os.path.join(SRC, "..", "cdihook"), os.path.join(work, "cdihook"))
         eq(problems(src), [], "the copy before the change")
         path = os.path.join(src, "ctk-runtime.c")
         with open(path) as f:
