@@ -20,8 +20,8 @@ spelling() {
                 xargs -0 -r codespell -I .codespellignore --ignore-regex '\\[abfnrtv]'
 }
 
-step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh examples/*/*/*.sh \
-        bench/*.sh .ci/run deploy/nvidia-cdi-refresh
+step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh \
+        examples/*/*/*.sh bench/*.sh .ci/run deploy/nvidia-cdi-refresh
 step "codespell" spelling
 # The whole tree is clang-format clean (.clang-format), and stays so.
 step "clang-format" bash -c "git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run -Werror"
