@@ -171,7 +171,6 @@ skip-mode-detection = true
     os.chmod(SHIM_HOOK, 0o755)
     # What only the simulation needs: the driver's compute-mode state for the daemon, and a
     # client command that registers with the daemon as a CUDA context would.
-    os.makedirs(MODES, exist_ok=True)
     connect = ("echo sim_connect $$$$ | nvidia-cuda-mps-control | sed 's/^/server: /'; "
                "nvidia-smi -L; ls /usr/bin | grep nvidia-cuda-mps")
     with open(OVERRIDE, "w") as f:
@@ -265,6 +264,7 @@ def clients_get_the_volume_the_variables_and_the_daemon():
            [("volume", volume, "/run/nvidia-mps")], "the client's mounts")
         eq(info["HostConfig"]["IpcMode"], "private", "the client's own IPC namespace")
         out = ok(sh([DOCKER, "logs", cid]), "docker logs").stdout.splitlines()
+        print("".join(f"# client {cid[:12]}: {l}\n" for l in out), end="", flush=True)
         eq(out[0], "mps-client: MPS daemon at /run/nvidia-mps, active thread percentage 33",
            f"the client's first line ({out})")
         servers.update(l.split()[1] for l in out if l.startswith("server: "))
@@ -308,6 +308,7 @@ def stop_restores_default():
     info = inspect(daemon)["State"]
     eq((info["Status"], info["ExitCode"]), ("exited", 0), "the daemon after SIGTERM")
     logs = ok(sh([DOCKER, "logs", daemon]), "docker logs").stdout
+    print("".join(f"# daemon: {l}\n" for l in logs.splitlines()), end="", flush=True)
     assert "mps-daemon: stopped" in logs.splitlines(), logs
     assert re.search(r"Set compute mode to EXCLUSIVE_PROCESS for GPU", logs), logs
     eq(mode_of(GPU), DEFAULT, "compute mode after the daemon")
@@ -329,6 +330,7 @@ def a_pascal_gpu_is_refused_in_one_line():
     want = "unsatisfied condition: arch>=7.0 (this host's GPU has compute capability 6.0, Pascal)"
     lines = [l for l in p.stderr.splitlines() if want in l]
     assert lines, f"no line names the Pascal: {p.stderr}"
+    print(f"# docker-compose up on a Pascal: {lines[0]}", flush=True)
     eq(ids("client"), [], "clients started")
     eq((mode_of(0), mode_of(1)), (DEFAULT, DEFAULT), "compute modes")
     ok(compose("down", "-v"), "docker-compose down -v")
