@@ -6,7 +6,8 @@
 //
 // usage: mps-work [START_EPOCH_MS [LAUNCHES [BLOCKS]]]
 //   no arguments: print the SM count and exit
-//   prints "sms N", then "work start_ms=S end_ms=E seconds=T launches=L blocks=B ok"
+//   prints "sms N", then "ready" (its context made, waiting for START), then
+//   "work start_ms=S end_ms=E seconds=T launches=L blocks=B ok"
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -47,7 +48,11 @@ int main(int argc, char **argv) {
         int sms = 0;
         cudaError_t e;
 
-        // The context is made here, before the start time: under MPS this connects to the server.
+        // The context first (under MPS this connects to the server, which the daemon starts for
+        // the first client), then the SM count as that context sees it.
+        e = cudaFree(nullptr);
+        if (e != cudaSuccess)
+                return fail("creating the context", e);
         e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
         if (e != cudaSuccess)
                 return fail("cudaDeviceGetAttribute", e);
@@ -65,6 +70,8 @@ int main(int argc, char **argv) {
         e = cudaDeviceSynchronize();
         if (e != cudaSuccess)
                 return fail("warm-up", e);
+        printf("ready\n");
+        fflush(stdout);
         if (now_ms() > start)
                 printf("mps-work: late by %lld ms\n", now_ms() - start);
         while (now_ms() < start) {
