@@ -21,7 +21,7 @@ spelling() {
 }
 
 step "shellcheck" shellcheck -S warning scripts/*.sh tests/ci/*.sh tests/device/*.sh tests/sim/test-sim.sh \
-        bench/*.sh .ci/run deploy/nvidia-cdi-refresh
+        examples/*/*/*.sh bench/*.sh .ci/run deploy/nvidia-cdi-refresh
 step "codespell" spelling
 # The whole tree is clang-format clean (.clang-format), and stays so.
 step "clang-format" bash -c "git ls-files -z '*.c' '*.h' | xargs -0 clang-format --dry-run -Werror"

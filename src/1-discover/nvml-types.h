@@ -78,6 +78,21 @@ enum {
 #define NVML_MIG_DISABLE 0u
 #define NVML_MIG_ENABLE 1u
 
+/* nvmlComputeMode_t values. */
+enum {
+        NVML_COMPUTEMODE_DEFAULT = 0,
+        NVML_COMPUTEMODE_EXCLUSIVE_THREAD = 1, /* no longer supported by the driver */
+        NVML_COMPUTEMODE_PROHIBITED = 2,
+        NVML_COMPUTEMODE_EXCLUSIVE_PROCESS = 3,
+};
+
+/* nvmlMemory_t, as filled by nvmlDeviceGetMemoryInfo: bytes. */
+struct nvml_memory {
+        unsigned long long total;
+        unsigned long long free;
+        unsigned long long used;
+};
+
 /* Entry points, by the names the library exports. */
 typedef nvml_return_t (*nvml_init_v2_fn)(void);             /* nvmlInit_v2 */
 typedef nvml_return_t (*nvml_init_with_flags_fn)(unsigned); /* nvmlInitWithFlags */
@@ -98,5 +113,9 @@ typedef nvml_return_t (*nvml_dev_mig_mode_fn)(nvml_device_t, unsigned *,
                                               unsigned *); /* GetMigMode */
 typedef nvml_return_t (*nvml_dev_mig_by_index_fn)(nvml_device_t, unsigned, nvml_device_t *);
 /* ^ GetMigDeviceHandleByIndex */
+typedef nvml_return_t (*nvml_dev_memory_fn)(nvml_device_t,
+                                            struct nvml_memory *);      /* GetMemoryInfo */
+typedef nvml_return_t (*nvml_dev_set_uint_fn)(nvml_device_t, unsigned); /* SetComputeMode */
+/* GetComputeMode is an nvml_dev_uint_fn. */
 
 #endif

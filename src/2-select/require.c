@@ -347,19 +347,24 @@ static int unsatisfied(struct nctk_error **err, struct span term, const struct t
                 [NAME_ARCH] = "this host's GPU has compute capability ",
                 [NAME_BRAND] = "this host's GPU brand is ",
         };
-        /* At most four entries of under 48 + FACT_QUOTE_MAX bytes each. */
-        char buf[4 * (48 + FACT_QUOTE_MAX)] = "";
+        /* At most four entries of under 48 + 2 * FACT_QUOTE_MAX bytes each. */
+        char buf[4 * (48 + 2 * FACT_QUOTE_MAX)] = "";
         size_t len = 0;
 
         for (unsigned i = 0; i < NAME_COUNT; i++) {
                 /* Set whenever the bit is: a factor on an unknown fact holds. */
                 const char *fact = fact_of(facts, (enum name) i);
+                /* "6.0, Pascal": people know GPUs by generation more than by number. */
+                const char *extra = fact && i == NAME_ARCH && facts->arch_name && *facts->arch_name
+                                            ? facts->arch_name
+                                            : NULL;
                 int k;
 
                 if (!(t->failed & (1u << i)) || !fact)
                         continue;
-                k = snprintf(buf + len, sizeof(buf) - len, "%s%s%.*s", len > 0 ? "; " : "", have[i],
-                             FACT_QUOTE_MAX, fact);
+                k = snprintf(buf + len, sizeof(buf) - len, "%s%s%.*s%s%.*s", len > 0 ? "; " : "",
+                             have[i], FACT_QUOTE_MAX, fact, extra ? ", " : "", FACT_QUOTE_MAX,
+                             extra ? extra : "");
                 if (k < 0 || (size_t) k >= sizeof(buf) - len)
                         break;
                 len += (size_t) k;

@@ -11,10 +11,11 @@
 /* What the host offers. NULL (or "") means unknown for cuda and driver, and no device for arch and
  * brand; a condition on an unknown fact holds. The strings are only read. */
 struct require_facts {
-        const char *cuda;   /* CUDA version the driver supports, "13.0" */
-        const char *driver; /* NVRM version, "580.159.04" */
-        const char *arch;   /* compute capability of the GPU, "9.0" */
-        const char *brand;  /* NVML brand, "Nvidia"; compared case-insensitively */
+        const char *cuda;      /* CUDA version the driver supports, "13.0" */
+        const char *driver;    /* NVRM version, "580.159.04" */
+        const char *arch;      /* compute capability of the GPU, "9.0" */
+        const char *brand;     /* NVML brand, "Nvidia"; compared case-insensitively */
+        const char *arch_name; /* "Pascal"; only named beside arch in messages, NULL: unknown */
 };
 
 /* Grammar (drop-in for libnvidia-container's):

@@ -18,6 +18,7 @@ static int check_for(const struct container_request *q, const struct nctk_invent
                 snprintf(arch, sizeof(arch), "%d.%d", g->cc_major, g->cc_minor);
         f.arch = arch[0] ? arch : NULL;
         f.brand = g && g->brand[0] ? g->brand : NULL;
+        f.arch_name = g && g->arch_name[0] ? g->arch_name : NULL;
         for (size_t k = 0; k < q->n_requirements; k++) {
                 int r = require_check(q->requirements[k], &f, err);
                 if (r < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "1-discover/nvml-types.h"
@@ -29,6 +30,9 @@ static struct {
         nvml_dev_cc_fn cc;
         nvml_dev_mig_mode_fn mig_mode;
         nvml_dev_mig_by_index_fn mig_by_index;
+        nvml_dev_memory_fn memory;
+        nvml_dev_uint_fn compute_mode;
+        nvml_dev_set_uint_fn set_compute_mode;
 } nvml;
 
 struct mig_info {
@@ -44,6 +48,8 @@ struct gpu_info {
         unsigned brand, arch, minor;
         int cc_major, cc_minor;
         int mig_capable;
+        unsigned compute_mode;
+        unsigned long long memory_total; /* bytes */
         unsigned mig_current, mig_pending;
         unsigned n_mig;
         struct mig_info mig[MAX_MIG];
@@ -51,6 +57,14 @@ struct gpu_info {
 
 static char driver_version[80];
 static char cuda_version[16];
+static const char *selected; /* -i: indices, UUIDs or bus ids, comma-separated; NULL: all */
+static int no_units;         /* --format=csv,nounits */
+
+static const char *const compute_mode_names[] = {"DEFAULT", "EXCLUSIVE_THREAD", "PROHIBITED",
+                                                 "EXCLUSIVE_PROCESS"};
+/* How -q and --query-gpu=compute_mode spell them. */
+static const char *const compute_mode_labels[] = {"Default", "Exclusive_Thread", "Prohibited",
+                                                  "Exclusive_Process"};
 
 /* nvidia-smi exits with the NVML code that stopped it; codes that do not fit become 255. */
 static int exit_code(nvml_return_t r) {
@@ -141,6 +155,9 @@ static int load(void **lib) {
         SYM(cc, "nvmlDeviceGetCudaComputeCapability");
         SYM(mig_mode, "nvmlDeviceGetMigMode");
         SYM(mig_by_index, "nvmlDeviceGetMigDeviceHandleByIndex");
+        SYM(memory, "nvmlDeviceGetMemoryInfo");
+        SYM(compute_mode, "nvmlDeviceGetComputeMode");
+        SYM(set_compute_mode, "nvmlDeviceSetComputeMode");
 #undef SYM
         return 0;
 }
@@ -189,6 +206,10 @@ static void query_gpu(unsigned index, struct gpu_info *g) {
         nvml.arch(dev, &g->arch);
         nvml.minor(dev, &g->minor);
         nvml.cc(dev, &g->cc_major, &g->cc_minor);
+        nvml.compute_mode(dev, &g->compute_mode);
+        struct nvml_memory mem = {0, 0, 0};
+        nvml.memory(dev, &mem);
+        g->memory_total = mem.total;
         g->mig_capable = nvml.mig_mode(dev, &g->mig_current, &g->mig_pending) == NVML_OK;
         if (!g->mig_capable || g->mig_current != NVML_MIG_ENABLE)
                 return;
@@ -216,11 +237,42 @@ static int handle_error(unsigned index, nvml_return_t rc) {
         return exit_code(rc);
 }
 
+/* Does -i name GPU I? Each comma-separated item is an index, a UUID or a PCI bus id (either
+ * form). Without -i every GPU is selected. */
+static int is_selected(unsigned i, const struct gpu_info *g) {
+        if (selected == NULL)
+                return 1;
+        char list[512];
+        snprintf(list, sizeof(list), "%s", selected);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+                char *end;
+                unsigned long n = strtoul(t, &end, 10);
+                if ((*t != '\0' && *end == '\0' && n == i) || strcmp(t, g->uuid) == 0 ||
+                    strcasecmp(t, g->pci.bus_id) == 0 || strcasecmp(t, g->pci.bus_id_legacy) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* With -i, a selection that names no GPU is what the real tool calls "No devices were found". */
+static int any_selected(unsigned count) {
+        for (unsigned i = 0; i < count; i++) {
+                struct gpu_info g;
+                query_gpu(i, &g);
+                if (g.rc == NVML_OK && is_selected(i, &g))
+                        return 1;
+        }
+        return 0;
+}
+
 static int list_gpus(unsigned count) {
         int status = 0;
         for (unsigned i = 0; i < count; i++) {
                 struct gpu_info g;
                 query_gpu(i, &g);
+                if (g.rc == NVML_OK && !is_selected(i, &g))
+                        continue;
                 if (g.rc != NVML_OK) {
                         status = handle_error(i, g.rc);
                         continue;
@@ -263,6 +315,8 @@ static int query(unsigned count) {
                         status = handle_error(i, g.rc);
                         continue;
                 }
+                if (!is_selected(i, &g))
+                        continue;
                 const char *cur = !g.mig_capable                     ? "N/A"
                                   : g.mig_current == NVML_MIG_ENABLE ? "Enabled"
                                                                      : "Disabled";
@@ -279,6 +333,10 @@ static int query(unsigned count) {
                 field("    GPU UUID", g.uuid);
                 snprintf(buf, sizeof(buf), "%u", g.minor);
                 field("    Minor Number", buf);
+                printf("    FB Memory Usage\n");
+                snprintf(buf, sizeof(buf), "%llu MiB", g.memory_total >> 20);
+                field("        Total", buf);
+                field("    Compute Mode", compute_mode_labels[g.compute_mode & 3]);
                 printf("    PCI\n");
                 snprintf(buf, sizeof(buf), "0x%02X", g.pci.bus);
                 field("        Bus", buf);
@@ -321,6 +379,10 @@ static const char *gpu_field(const char *name, unsigned index, unsigned count,
                 snprintf(buf, len, "0x%08X", g->pci.pci_subsystem_id);
         else if (strcmp(name, "driver_version") == 0)
                 snprintf(buf, len, "%s", driver_version);
+        else if (strcmp(name, "compute_mode") == 0)
+                snprintf(buf, len, "%s", compute_mode_labels[g->compute_mode & 3]);
+        else if (strcmp(name, "memory.total") == 0)
+                snprintf(buf, len, no_units ? "%llu" : "%llu MiB", g->memory_total >> 20);
         else if (strcmp(name, "compute_cap") == 0)
                 snprintf(buf, len, "%d.%d", g->cc_major, g->cc_minor);
         else if (strcmp(name, "mig.mode.current") == 0 || strcmp(name, "mig.mode.pending") == 0) {
@@ -368,11 +430,46 @@ static int query_csv(unsigned count, char **fields, int n, int header) {
                         status = handle_error(i, g.rc);
                         continue;
                 }
+                if (!is_selected(i, &g))
+                        continue;
                 for (int f = 0; f < n; f++)
                         printf("%s%s", gpu_field(fields[f], i, count, &g, buf, sizeof(buf)),
                                f + 1 < n ? ", " : "\n");
         }
         return status;
+}
+
+/* -c: "0".."3" or the mode's name, any case. Returns the mode, or -1. */
+static int parse_compute_mode(const char *s) {
+        for (int m = 0; m < 4; m++) {
+                char digit[2] = {(char) ('0' + m), '\0'};
+                if (strcmp(s, digit) == 0 || strcasecmp(s, compute_mode_names[m]) == 0)
+                        return m;
+        }
+        return -1;
+}
+
+static int set_compute_mode(unsigned count, int mode) {
+        for (unsigned i = 0; i < count; i++) {
+                struct gpu_info g;
+                nvml_device_t dev;
+                query_gpu(i, &g);
+                if (g.rc != NVML_OK)
+                        return handle_error(i, g.rc);
+                if (!is_selected(i, &g) || nvml.by_index(i, &dev) != NVML_OK)
+                        continue;
+                nvml_return_t r = nvml.set_compute_mode(dev, (unsigned) mode);
+                if (r != NVML_OK) {
+                        printf("Unable to set the compute mode for GPU %s: %s\n"
+                               "Terminating early due to previous errors.\n",
+                               g.pci.bus_id, nvml.error_string(r));
+                        return exit_code(r);
+                }
+                printf("Set compute mode to %s for GPU %s.\n", compute_mode_names[mode],
+                       g.pci.bus_id);
+        }
+        printf("All done.\n");
+        return 0;
 }
 
 static int table(unsigned count) {
@@ -412,14 +509,18 @@ static int usage(int code) {
         printf("NVIDIA System Management Interface -- v%s (nctk simulated driver)\n\n"
                "  -L, --list-gpus        Display a list of GPUs connected to the system.\n"
                "  -q, --query            Display GPU or Unit info.\n"
-               "  --query-gpu=FIELDS --format=csv[,noheader]\n"
+               "  -i, --id=ID            Target a specific GPU (index, UUID or PCI bus id).\n"
+               "  -c, --compute-mode=    Set MODE for compute applications: 0/DEFAULT,\n"
+               "                         2/PROHIBITED, 3/EXCLUSIVE_PROCESS.\n"
+               "  --query-gpu=FIELDS --format=csv[,noheader][,nounits]\n"
                "  --version              Print version information.\n",
                driver_version[0] ? driver_version : "?");
         return code;
 }
 
 int main(int argc, char **argv) {
-        enum { TABLE, LIST, QUERY, QUERY_CSV, VERSION } mode = TABLE;
+        enum { TABLE, LIST, QUERY, QUERY_CSV, VERSION, SET_COMPUTE } mode = TABLE;
+        int compute_mode = -1;
         char *fields[32];
         int n_fields = 0, have_format = 0, header = 1;
         void *lib;
@@ -434,7 +535,18 @@ int main(int argc, char **argv) {
                         mode = VERSION;
                 else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
                         return usage(0);
-                else if (strncmp(a, "--query-gpu=", 12) == 0) {
+                else if ((strcmp(a, "-i") == 0 || strcmp(a, "--id") == 0) && i + 1 < argc)
+                        selected = argv[++i];
+                else if (strncmp(a, "--id=", 5) == 0)
+                        selected = a + 5;
+                else if ((strcmp(a, "-c") == 0 || strcmp(a, "--compute-mode") == 0) &&
+                         i + 1 < argc) {
+                        mode = SET_COMPUTE;
+                        compute_mode = parse_compute_mode(argv[++i]);
+                } else if (strncmp(a, "--compute-mode=", 15) == 0) {
+                        mode = SET_COMPUTE;
+                        compute_mode = parse_compute_mode(a + 15);
+                } else if (strncmp(a, "--query-gpu=", 12) == 0) {
                         mode = QUERY_CSV;
                         n_fields = split(argv[i] + 12, fields, 32);
                 } else if (strncmp(a, "--format=", 9) == 0) {
@@ -444,11 +556,18 @@ int main(int argc, char **argv) {
                         for (int j = 1; j < n; j++)
                                 if (strcmp(opts[j], "noheader") == 0)
                                         header = 0;
+                                else if (strcmp(opts[j], "nounits") == 0)
+                                        no_units = 1;
                 } else {
                         printf("Invalid combination of input arguments. Please run 'nvidia-smi -h' "
                                "for help.\n\n");
                         return 2;
                 }
+        }
+        if (mode == SET_COMPUTE && compute_mode < 0) {
+                printf("Invalid compute mode. Valid values are 0/DEFAULT, 2/PROHIBITED and "
+                       "3/EXCLUSIVE_PROCESS.\n\n");
+                return 2;
         }
         if (mode == QUERY_CSV) {
                 if (!have_format || n_fields == 0) {
@@ -477,9 +596,11 @@ int main(int argc, char **argv) {
                        "DRIVER version      : %s\nCUDA Version        : %s\n",
                        driver_version, major_minor_len(driver_version), driver_version,
                        driver_version, cuda_version);
-        } else if (count == 0) {
+        } else if (count == 0 || (selected != NULL && !any_selected(count))) {
                 printf("No devices were found\n");
                 r = 6;
+        } else if (mode == SET_COMPUTE) {
+                r = set_compute_mode(count, compute_mode);
         } else if (mode == LIST) {
                 r = list_gpus(count);
         } else if (mode == QUERY) {

@@ -46,6 +46,7 @@ struct sim_gpu {
         unsigned mig_mode;
         unsigned first_mig, n_mig; /* this GPU's slice of sim_migs[] */
         unsigned persistence;      /* nvmlDeviceGetPersistenceMode: 1 enabled */
+        unsigned long long memory_mib;
 };
 
 struct sim_mig {
@@ -489,6 +490,80 @@ NVML_API nvml_return_t nvmlDeviceIsMigDeviceHandle(nvml_device_t dev, unsigned *
         return ret(__func__, NVML_OK);
 }
 
+NVML_API nvml_return_t nvmlDeviceGetMemoryInfo(nvml_device_t dev, struct nvml_memory *mem) {
+        DEVICE_PROLOGUE(dev, h);
+        if (mem == NULL)
+                return ret(__func__, NVML_E_INVALID_ARGUMENT);
+        /* Nothing runs on a simulated GPU, beyond what the driver reserves. */
+        mem->total = gpu->memory_mib << 20;
+        mem->used = (unsigned long long) 520 << 20;
+        mem->free = mem->total - mem->used;
+        return ret(__func__, NVML_OK);
+}
+
+/* The compute mode outlives the process, as on a real GPU: it lives in a file of the root
+ * (<prefix>/var/lib/nctk-sim/compute-mode/<uuid>), so that `nvidia-smi -c` in one process is seen
+ * by the next. No file: DEFAULT, the driver's mode after boot. */
+static void compute_mode_path(const struct sim_gpu *gpu, char *buf, size_t len) {
+        snprintf(buf, len, "%s/var/lib/nctk-sim/compute-mode/%s", prefix, gpu->uuid);
+}
+
+NVML_API nvml_return_t nvmlDeviceGetComputeMode(nvml_device_t dev, unsigned *mode) {
+        char path[PATH_MAX + 128];
+        DEVICE_PROLOGUE(dev, h);
+        if (mode == NULL)
+                return ret(__func__, NVML_E_INVALID_ARGUMENT);
+        *mode = NVML_COMPUTEMODE_DEFAULT;
+        compute_mode_path(gpu, path, sizeof(path));
+        FILE *f = fopen(path, "re");
+        if (f != NULL) {
+                unsigned m;
+                if (fscanf(f, "%u", &m) == 1 && m <= NVML_COMPUTEMODE_EXCLUSIVE_PROCESS)
+                        *mode = m;
+                fclose(f);
+        }
+        return ret(__func__, NVML_OK);
+}
+
+static int mkdir_p(char *path) {
+        for (char *p = strchr(path + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+                *p = '\0';
+                int r = mkdir(path, 0755);
+                *p = '/';
+                if (r != 0 && errno != EEXIST)
+                        return -1;
+        }
+        return 0;
+}
+
+/* Root only, as with the real driver; a MIG device has no compute mode of its own. */
+NVML_API nvml_return_t nvmlDeviceSetComputeMode(nvml_device_t dev, unsigned mode) {
+        char path[PATH_MAX + 128], tmp[PATH_MAX + 160];
+        DEVICE_PROLOGUE(dev, h);
+        if (h->mig >= 0)
+                return ret(__func__, NVML_E_NOT_SUPPORTED);
+        if (mode > NVML_COMPUTEMODE_EXCLUSIVE_PROCESS)
+                return ret(__func__, NVML_E_INVALID_ARGUMENT);
+        if (mode == NVML_COMPUTEMODE_EXCLUSIVE_THREAD)
+                return ret(__func__, NVML_E_NOT_SUPPORTED);
+        if (geteuid() != 0)
+                return ret(__func__, NVML_E_NO_PERMISSION);
+        compute_mode_path(gpu, path, sizeof(path));
+        snprintf(tmp, sizeof(tmp), "%s.%d", path, (int) getpid());
+        if (mkdir_p(tmp) != 0)
+                return ret(__func__, NVML_E_UNKNOWN);
+        FILE *f = fopen(tmp, "we");
+        if (f == NULL)
+                return ret(__func__, NVML_E_UNKNOWN);
+        fprintf(f, "%u\n", mode);
+        if (fclose(f) != 0 || rename(tmp, path) != 0) {
+                unlink(tmp);
+                return ret(__func__, NVML_E_UNKNOWN);
+        }
+        trace("%s(%s, %u)", __func__, gpu->uuid, mode);
+        return ret(__func__, NVML_OK);
+}
+
 /* The compiler checks each entry point against the type nctk will call it through. */
 __attribute__((unused)) static const struct {
         nvml_init_v2_fn init_v2;
@@ -505,6 +580,9 @@ __attribute__((unused)) static const struct {
         nvml_dev_cc_fn cc;
         nvml_dev_mig_mode_fn mig_mode;
         nvml_dev_mig_by_index_fn mig_by_index;
+        nvml_dev_memory_fn memory;
+        nvml_dev_uint_fn get_compute_mode;
+        nvml_dev_set_uint_fn set_compute_mode;
 } signature_check = {
         nvmlInit_v2,
         nvmlInitWithFlags,
@@ -529,4 +607,7 @@ __attribute__((unused)) static const struct {
         nvmlDeviceGetCudaComputeCapability,
         nvmlDeviceGetMigMode,
         nvmlDeviceGetMigDeviceHandleByIndex,
+        nvmlDeviceGetMemoryInfo,
+        nvmlDeviceGetComputeMode,
+        nvmlDeviceSetComputeMode,
 };

@@ -410,5 +410,66 @@ else
         check "--mig on a GPU without MIG is refused, leaving no root" test ! -e "$TMP/badmig"
 fi
 
+# --- Compute mode, memory, a pre-Volta model. ------------------------------------------------
+create cmode --gpus 2
+r=$TMP/cmode
+u1=$(oracle field "$r" 'd["gpus"][1]["uuid"]')
+runs 0 "Set compute mode to EXCLUSIVE_PROCESS for GPU" "nvidia-smi -i UUID -c EXCLUSIVE_PROCESS" \
+        chroot "$r" /usr/bin/nvidia-smi -i "$u1" -c EXCLUSIVE_PROCESS
+check "... persists: --query-gpu=compute_mode shows it on that GPU only" test \
+        "$(chroot "$r" /usr/bin/nvidia-smi --query-gpu=index,compute_mode --format=csv,noheader)" \
+        = "0, Default
+1, Exclusive_Process"
+check "... and -q shows it" bash -c "chroot '$r' /usr/bin/nvidia-smi -q -i 1 |
+        grep -q '^    Compute Mode  *: Exclusive_Process$'"
+runs 0 "All done." "nvidia-smi -i 1 -c 0 restores DEFAULT" chroot "$r" /usr/bin/nvidia-smi -i 1 -c 0
+check "... which --query-gpu shows" test \
+        "$(chroot "$r" /usr/bin/nvidia-smi -i 1 --query-gpu=compute_mode --format=csv,noheader)" = Default
+runs 2 "Invalid compute mode" "nvidia-smi -c with a bad mode exits 2" chroot "$r" /usr/bin/nvidia-smi -c 9
+runs 6 "No devices were found" "nvidia-smi -i of a GPU that does not exist exits 6" \
+        chroot "$r" /usr/bin/nvidia-smi -i 5 -c 3
+check "memory.total of an H200 is 143771 MiB" test \
+        "$(chroot "$r" /usr/bin/nvidia-smi -i 0 --query-gpu=memory.total --format=csv,noheader,nounits)" = 143771
+create pascal --model "Tesla P100-SXM2-16GB"
+check "a Pascal model: compute capability 6.0, architecture Pascal" bash -c \
+        "[ \"\$(chroot '$TMP/pascal' /usr/bin/nvidia-smi --query-gpu=compute_cap --format=csv,noheader)\" = 6.0 ] &&
+         chroot '$TMP/pascal' /usr/bin/nvidia-smi -q | grep -q 'Product Architecture  *: Pascal'"
+
+# --- The MPS control daemon. -----------------------------------------------------------------
+mps=$TMP/mps
+ctl=$r/usr/bin/nvidia-cuda-mps-control
+mpsctl() { CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log timeout 10 "$ctl" "$@"; }
+runs 1 "Cannot find MPS control daemon process" "mps-control without a daemon exits 1" \
+        mpsctl <<<get_server_list
+check "mps-control -d starts a daemon" mpsctl -d
+check "... which made its control socket, pid file and control.log" test -S "$mps/pipe/control" \
+        -a -s "$mps/pipe/nvidia-cuda-mps-control.pid" -a -s "$mps/log/control.log"
+runs 1 "An instance of this daemon is already running" "a second daemon on the same directory is refused" \
+        mpsctl -d
+check "set/get_default_active_thread_percentage" test \
+        "$(printf 'set_default_active_thread_percentage 25\nget_default_active_thread_percentage\n' | mpsctl)" \
+        = "25.0
+25.0"
+check "set/get_default_device_pinned_mem_limit" test \
+        "$(printf 'set_default_device_pinned_mem_limit 0 2G\nget_default_device_pinned_mem_limit 0\n' | mpsctl)" = 2G
+check "no server before a client" test -z "$(mpsctl <<<get_server_list)"
+server=$(mpsctl <<<"sim_connect $$")
+check "sim_connect starts a server, get_server_list lists it" test "$(mpsctl <<<get_server_list)" = "$server"
+check "get_client_list lists the client" test "$(mpsctl <<<"get_client_list $server")" = "$$"
+check "the server is named like the real one" test "$(cat "/proc/$server/comm")" = nvidia-cuda-mps
+daemon=$(cat "$mps/pipe/nvidia-cuda-mps-control.pid")
+mpsctl <<<quit
+check "quit ends the daemon and its server, removes the socket" bash -c \
+        "for i in \$(seq 50); do kill -0 $daemon 2>/dev/null || break; sleep 0.1; done
+         ! kill -0 $daemon 2>/dev/null && ! kill -0 $server 2>/dev/null && [ ! -e '$mps/pipe/control' ]"
+NCTK_SIM_MPS_HANG=1 mpsctl -d
+daemon=$(cat "$mps/pipe/nvidia-cuda-mps-control.pid")
+runs 124 "" "NCTK_SIM_MPS_HANG=1: the daemon never answers" \
+        env CUDA_MPS_PIPE_DIRECTORY="$mps/pipe" timeout 1 "$ctl" <<<get_server_list
+kill -TERM "$daemon"
+sleep 0.3
+check "... and ignores SIGTERM" kill -0 "$daemon"
+kill -KILL "$daemon"
+
 echo "1..$n"
 [ "$failed" = 0 ]

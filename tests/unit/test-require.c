@@ -18,6 +18,7 @@
 
 static const struct require_facts h100 = {"13.0", "580.159.04", "9.0", "Nvidia"};
 static const struct require_facts t4 = {"12.2", "535.104.05", "7.5", "Tesla"};
+static const struct require_facts p100 = {"12.2", "535.104.05", "6.0", "Tesla", "Pascal"};
 static const struct require_facts nodev = {"13.0", "580.159.04"};
 static const struct require_facts unknown = {NULL};
 static const struct require_facts blank = {"", "", "", ""};
@@ -91,6 +92,13 @@ static const struct check_case cases[] = {
         {"arch<=8.9", &h100, -EPERM, "arch<=8.9 ("},
         {"arch>8.9", &h100, 0},
         {"arch>=9.0", &h100, 0},
+        /* the architecture's name beside its number, as the MPS example's daemon image shows */
+        {"arch>=7.0", &p100, -EPERM,
+         "unsatisfied condition: arch>=7.0 (this host's GPU has compute capability 6.0, Pascal)"},
+        {"arch<6,brand=nvidia", &p100, -EPERM,
+         "(this host's GPU has compute capability 6.0, Pascal; this host's GPU brand is Tesla)"},
+        {"arch>=6.0", &p100, 0},
+        {"cuda>=13", &p100, -EPERM, "supports CUDA 12.2)", "Pascal"},
         /* brand: case-insensitive, = and != only */
         {"brand=nvidia", &h100, 0},
         {"brand=NVIDIA", &h100, 0},
