@@ -9,4 +9,6 @@ bash scripts/build.sh build-release --buildtype=release -Dc_args=-D_FORTIFY_SOUR
 mkdir -p out/device-bin
 cp build-release/nctk build-release/bench/timeit build-release/tests/e2e/probe out/device-bin/
 cp "$(command -v runc)" /bin/busybox out/device-bin/
+# multi-gpu.sh's peer-access program (sm_90: H100, H200; later GPUs JIT its PTX).
+nvcc -O2 -arch=sm_90 -o out/device-bin/peer tests/device/peer.cu
 ls -la out/device-bin
