@@ -140,6 +140,7 @@ part_inventory() {
         cli info > "$OUT/mg-info.txt"
         cli info --csv > "$OUT/mg-info.csv"
         cli info --json > "$OUT/mg-info.json"
+        cli list > "$OUT/mg-list.txt"
         cli list --json > "$OUT/mg-list.json"
         for i in $(seq 0 $((N - 1))); do cli list --device="$i" --json > "$OUT/mg-list-$i.json"; done
         python3 - "$work/gpus" "$OUT" "$procdir" "$devdir" <<'PY' | tee "$work/inventory.out"
@@ -174,6 +175,7 @@ for d in os.listdir(pdir):
 def gpu_nodes(paths):
     return sorted(int(m.group(1)) for p in paths if (m := re.search(r"/dev/nvidia(\d+)$", p)))
 listed = gpu_nodes(json.load(open(f"{out}/mg-list.json")).get("device", []))
+listed_text = gpu_nodes(l.strip() for l in open(f"{out}/mg-list.txt"))
 n = len(smi)
 for name, got in (("info", info), ("info --csv", csv_gpus), ("info --json", js)):
     print(("ok" if len(got) == n else "FAIL") + f" - {name}: {len(got)} GPUs, nvidia-smi -q {n}")
@@ -203,7 +205,8 @@ for g in smi:
     print(("FAIL" if bad else "ok") + f" - GPU {i}: minor {g['minor']} {g['uuid']} {g['bus']}"
           + (" (nvidia-smi -q, info, --csv, --json, /proc, /dev, list --device)" if not bad else ": " + "; ".join(bad)))
 want_nodes = sorted(int(g["minor"]) for g in smi)
-print(("ok" if listed == want_nodes else "FAIL") + f" - list --json: GPU nodes of minors {listed}, want {want_nodes}")
+for name, got in (("list", listed_text), ("list --json", listed)):
+    print(("ok" if got == want_nodes else "FAIL") + f" - {name}: GPU nodes of minors {got}, want {want_nodes}")
 PY
         tally "$work/inventory.out"
         check "list --device=$N (one past the last): one error line" "$(cli list --device="$N" 2>&1 >/dev/null | wc -l)" "1"
@@ -376,11 +379,13 @@ PY
                         fi
                 done
         fi
-        f=$(find /run/nvidia-fabricmanager/socket /var/run/nvidia-fabricmanager/socket -maxdepth 0 -type s 2>/dev/null | head -1)
-        if [ -z "$f" ] || [ -n "$sim" ]; then
+        f=$(find "$sim/run/nvidia-fabricmanager/socket" "$sim/var/run/nvidia-fabricmanager/socket" -maxdepth 0 -type s 2>/dev/null | head -1)
+        if [ -z "$f" ]; then
                 not_run "fabric manager socket in the container" "no fabric manager socket on this machine"
         else
-                b=$(mg_bundle fm hook 'test -S /var/run/nvidia-fabricmanager/socket && echo fm-socket' \
+                # At the path the host resolves it to (/var/run is a link to /run on hosts and
+                # in most images, not in this one).
+                b=$(mg_bundle fm hook 'for d in /run /var/run; do test -S $d/nvidia-fabricmanager/socket && echo fm-socket; done' \
                         NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility)
                 check "fabric manager socket in a container with utility" \
                         "$(run_ctr hook "$b" "mg-fm-$$" 2>&1 | grep -c '^fm-socket')" "1"
@@ -454,7 +459,7 @@ for c in counts:
     for kind in ("warm", "cold"):
         for m in modes:
             k = (kind, m, int(c))
-            cells.append(f"+{med[k] - med[(kind, 'plain', 0)]:.1f}" if k in med else "-")
+            cells.append(f"{med[k] - med[(kind, 'plain', 0)]:+.1f}" if k in med else "-")
     print(f"# {int(c):4d} | " + " | ".join(f"{x:>9s}" for x in cells))
 PY
         tally "$work/cost.out"
