@@ -86,7 +86,7 @@ sed 's/^/#   /' "$work/gpus"
 if [ "$N" -lt 1 ]; then echo "FAIL - nvidia-smi -q lists no GPU"; exit 1; fi
 
 # mg_bundle NAME MODE SCRIPT ENV...: a bundle whose process may mknod; MODE hook gets the prestart
-# hook as dockerd adds it, the shim modes none (the shim adds what it needs).
+# hook as dockerd adds it, any other mode none (the shim adds what it needs; plain runc nothing).
 mg_bundle() {
         local b=$work/$1 mode=$2 script=$3
         shift 3
@@ -124,10 +124,10 @@ run_ctr() {
         "$BIN/runc" delete -f "$3" >/dev/null 2>&1
         return $rc
 }
-# "0000:18:00.0", "00000000:18:00.0" and "0000:18:00.0 " all name the same function.
+# CUDA and /proc write "0000:18:00.0", NVML "00000000:18:00.0": one form to compare them.
 norm_bus() { python3 -c 'import sys; d,b,rest=sys.argv[1].lower().split(":"); print(f"{int(d,16):x}:{b}:{rest}")' "$1"; }
 modes=(hook legacy cdi)
-# What a container prints about its GPUs (sed: the fake nvidia-smi of the simulator, too).
+# What a container prints about its GPUs: "smi: " lines, "gpu-nodes: K", CUDA's "device" lines.
 # shellcheck disable=SC2016 # expanded by the container's shell
 view='nvidia-smi -L 2>&1 | sed "s/^/smi: /"; echo "gpu-nodes: $(ls /dev | grep -c "^nvidia[0-9]")"'
 [ "$cuda" = yes ] && view="$view; /peer list"
