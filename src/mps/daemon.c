@@ -170,9 +170,14 @@ static int set_defaults(const struct mps_driver *drv, const struct mps_daemon *d
                 if (asprintf(&cmd, "set_default_active_thread_percentage %u",
                              d->thread_percentage) < 0)
                         return nctk_error_set(err, ENOMEM, "out of memory");
-                r = mps_control(drv, d, cmd, &out, err);
+                r = mps_control(drv, d, cmd, NULL, err);
+                /* What the daemon now says, whatever it answered to the setting. */
+                if (r >= 0)
+                        r = mps_control(drv, d, "get_default_active_thread_percentage", &out, err);
                 if (r >= 0 && (unsigned) atof(out) != d->thread_percentage)
-                        r = nctk_error_set(err, EINVAL, "the MPS daemon of %s refused '%s': %s",
+                        r = nctk_error_set(err, EINVAL,
+                                           "the MPS daemon of %s did not take '%s' (it reports "
+                                           "'%s')",
                                            d->uuid, cmd, strstrip(out));
                 free(TAKE_PTR(cmd));
                 free(TAKE_PTR(out));
