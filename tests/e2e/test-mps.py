@@ -12,9 +12,9 @@ import atexit
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -167,6 +167,43 @@ def legacy_mode_writes_the_variables():
     eq(sorted(env), ["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=25", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=2048M",
                      "CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps"], "legacy: variables")
     eq(len(spec["hooks"]["prestart"]), 1, "legacy: the prestart hook")
+
+
+@test
+def status_names_the_clients_container():
+    """A container's process registered as a client (from the host, by the simulator's
+    sim_connect: no CUDA here) is shown by `mps status` with its container."""
+    _n[0] += 1
+    b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), ROOTFS, PROBE, "sleep 30")
+    path = os.path.join(b, "config.json")
+    cfg = json.load(open(path))
+    cfg["process"]["env"] += [f"NVIDIA_VISIBLE_DEVICES={GPU['index']}",
+                              "NVIDIA_DRIVER_CAPABILITIES=compute"]
+    cid = "mpsctr-" + uuid.uuid4().hex[:8]
+    cfg["linux"]["cgroupsPath"] = f"/{cid}"
+    json.dump(cfg, open(path, "w"), indent=1)
+    env = dict(os.environ, NVIDIA_CTK_CONFIG_FILE_PATH=config())
+    env.pop("XDG_CONFIG_HOME", None)
+    ctr = subprocess.Popen([SHIM, "--root", STATE, "run", "--bundle", b, cid], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid = None
+        for _ in range(100):
+            st = subprocess.run(["runc", "--root", STATE, "state", cid], capture_output=True,
+                                text=True)
+            if st.returncode == 0 and json.loads(st.stdout).get("status") == "running":
+                pid = json.loads(st.stdout)["pid"]
+                break
+            time.sleep(0.1)
+        assert pid, "the container runs"
+        run([os.path.join(SIM_ROOT, "usr/bin/nvidia-cuda-mps-control")],
+            env={"CUDA_MPS_PIPE_DIRECTORY": PIPE}, input=f"sim_connect {pid}\n")
+        out = mps("status").stdout
+        assert f"{pid} (container {cid[:12]})" in out, out
+    finally:
+        subprocess.run(["runc", "--root", STATE, "kill", cid, "KILL"], capture_output=True)
+        ctr.wait(timeout=30)
+        subprocess.run(["runc", "--root", STATE, "delete", "--force", cid], capture_output=True)
 
 
 @test
