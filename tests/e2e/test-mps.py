@@ -33,6 +33,7 @@ BIN = os.path.join(WORK, "bin")
 os.makedirs(BIN)
 SHIM = os.path.join(BIN, "nvidia-container-runtime")
 os.symlink(NCTK, SHIM)
+os.symlink(NCTK, os.path.join(BIN, "nvidia-container-runtime-hook"))  # legacy mode's hook
 STATE = os.path.join(WORK, "state")
 GPU = DESC["gpus"][1]
 _n = [0]
@@ -167,6 +168,20 @@ def legacy_mode_writes_the_variables():
     eq(sorted(env), ["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=25", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=2048M",
                      "CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps"], "legacy: variables")
     eq(len(spec["hooks"]["prestart"]), 1, "legacy: the prestart hook")
+
+
+@test
+def legacy_mode_with_runc():
+    """Legacy mode with real runc: NVIDIA's prestart hook (nctk) mounts the pipe directory, the
+    shim wrote the variables."""
+    p, out, spec = run_in([f"NVIDIA_VISIBLE_DEVICES={GPU['index']}",
+                           "NVIDIA_DRIVER_CAPABILITIES=compute,utility"], mode="legacy")
+    eq(p.returncode, 0, p.stderr)
+    eq(len(spec["hooks"]["prestart"]), 1, "the prestart hook")
+    eq(out["env"], ["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=25", "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=2048M",
+                    "CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps"], "the variables")
+    eq(sorted(out["ls"]), ["control", "nvidia-cuda-mps-control.pid"], "mounted by the hook")
+    eq(out["server"], server_pids(), "the daemon answered")
 
 
 @test
