@@ -78,7 +78,10 @@ host100=$(CUDA_MPS_PIPE_DIRECTORY=$pipe CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=100 "$
 host10=$(CUDA_MPS_PIPE_DIRECTORY=$pipe CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=10 "$rootfs/mpsprobe" 0 2>&1)
 echo "host client asking 100%: $host100" | tee "$OUT/mps-own-share.txt"
 echo "host client asking 10%: $host10" | tee -a "$OUT/mps-own-share.txt"
-check "a client's own 100% does not raise the daemon's 25%" "$(quarter "$(sms_of "$host100")")" "yes"
+# An observation of the driver's behaviour, not of nctk's (nctk replaces an image's value anyway):
+# NVIDIA's documentation says a client's own value can only lower the daemon's default.
+echo "observation: a client's own 100% stays within the daemon's 25%: $(quarter "$(sms_of "$host100")")" |
+        tee -a "$OUT/mps-own-share.txt"
 
 nctk mps stop >"$OUT/mps-stop.txt" 2>&1
 check "mps stop" "$?" "0"
