@@ -896,6 +896,8 @@ static int request_compute(struct ctx *c) {
         r = devices_compute(c);
         if (r < 0 || !c->r->is_gpu_container)
                 return r;
+        const char *mps = env_get(c, "NVIDIA_MPS");
+        c->r->mps_disabled = mps && STREQ(mps, "disabled");
         r = mig_get(c, "NVIDIA_MIG_CONFIG_DEVICES", &c->r->mig_config);
         if (r >= 0)
                 r = mig_get(c, "NVIDIA_MIG_MONITOR_DEVICES", &c->r->mig_monitor);

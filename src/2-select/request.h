@@ -66,6 +66,9 @@ struct container_request {
         size_t n_imex;
 
         enum compat_mode compat; /* CUDA forward compatibility (request_compat_mode) */
+
+        /* NVIDIA_MPS=disabled: not an MPS client even on a GPU with an nctk MPS daemon. */
+        bool mps_disabled;
 };
 
 /* The one request of every front-end: configure's flags, an OCI spec (below) or CDI names all

@@ -3,6 +3,7 @@
  * back-ends (live container, config.json, CDI, docker args) apply the very same value. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,44 @@ static int plan_devices(struct planner *p) {
         return r;
 }
 
+static int add_env(struct planner *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_env(struct planner *p, const char *fmt, ...) {
+        char **slot = ARRAY_PUSH(p->e->env, p->e->n_env);
+        va_list ap;
+        int n;
+
+        if (!slot)
+                return -ENOMEM;
+        va_start(ap, fmt);
+        n = vasprintf(slot, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+                *slot = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* An MPS client: its daemon's pipe directory, before the IPC files so that it wins over a host
+ * daemon's /tmp/nvidia-mps, and the variables that say the same and carry the daemon's limits
+ * (a client's own values can only lower those: NVIDIA's MPS documentation). */
+static int plan_mps(struct planner *p) {
+        const struct plan_mps *m = p->req->mps;
+        int r;
+
+        if (!m || !m->pipe_dir || !(p->caps & NCTK_CAP_COMPUTE))
+                return 0;
+        p->kind = EDIT_IPC;
+        r = add_mount(p, "/", m->pipe_dir, PLAN_MPS_PIPE_DIR, IPC_FLAGS);
+        if (r >= 0)
+                r = add_env(p, "CUDA_MPS_PIPE_DIRECTORY=%s", PLAN_MPS_PIPE_DIR);
+        if (r >= 0 && m->thread_percentage)
+                r = add_env(p, "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=%u", m->thread_percentage);
+        if (r >= 0 && m->pinned_limit && *m->pinned_limit)
+                r = add_env(p, "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=%s", m->pinned_limit);
+        return r;
+}
+
 int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
                const struct container_facts *facts, struct edits **ret, struct nctk_error **err) {
         struct planner p = {.inv = inv,
@@ -366,6 +405,7 @@ int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
         r = r < 0 ? r : plan_compat(&p);
         r = r < 0 ? r
                   : plan_files(&p, EDIT_FIRMWARE, inv->firmware, inv->n_firmware, NULL, LIB_FLAGS);
+        r = r < 0 ? r : plan_mps(&p);
         r = r < 0 ? r : plan_files(&p, EDIT_IPC, inv->ipcs, inv->n_ipcs, NULL, IPC_FLAGS);
         r = r < 0 ? r : plan_files(&p, EDIT_CONFIG, inv->configs, inv->n_configs, NULL, LIB_FLAGS);
         if (r < 0) {
@@ -404,6 +444,7 @@ struct edits *edits_free(struct edits *e) {
         free(e->rules);
         strv_free(e->ldcache_dirs, e->n_ldcache_dirs);
         strv_free(e->proc_gpus, e->n_proc_gpus);
+        strv_free(e->env, e->n_env);
         free(e);
         return NULL;
 }

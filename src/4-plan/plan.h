@@ -77,6 +77,21 @@ struct edits {
         bool mask_proc;
         size_t n_proc_gpus;
         char **proc_gpus;
+        /* "NAME=VALUE" for the container's process, over the image's own values (only the
+         * back-ends that write config.json or a CDI spec can set them; a prestart hook
+         * cannot). */
+        size_t n_env;
+        char **env;
+};
+
+/* The container is the client of an nctk MPS daemon (src/mps): its pipe directory is mounted at
+ * PLAN_MPS_PIPE_DIR, CUDA's default, so that a process whose environment nobody could set still
+ * finds it. */
+#define PLAN_MPS_PIPE_DIR "/tmp/nvidia-mps"
+struct plan_mps {
+        const char *pipe_dir;       /* host directory; NULL: not a client */
+        unsigned thread_percentage; /* 0: none */
+        const char *pinned_limit;   /* "2048M", or NULL/"" */
 };
 
 struct plan_request {
@@ -88,6 +103,7 @@ struct plan_request {
         const unsigned *imex;
         enum compat_mode
                 compat; /* an image's newer libcuda first in its ld cache, unless disabled */
+        const struct plan_mps *mps; /* NULL: not an MPS client */
 };
 
 /* The edits for REQ on INV, in a container with FACTS. */

@@ -346,6 +346,35 @@ static int add_finalize_hook(json_t *spec, const struct edits *e, const struct s
                       o->hook_path, err);
 }
 
+/* NAME=VALUE into process.env, every earlier NAME= removed: ours over the image's. */
+int spec_setenv(json_t *spec, const char *entry, struct nctk_error **err) {
+        const char *eq = strchr(entry, '=');
+        json_t *process, *env, *v;
+        size_t i;
+        int r;
+
+        if (!eq)
+                return nctk_error_set(err, EINVAL, "'%s' is not NAME=VALUE", entry);
+        r = child(spec, "process", "process", JSON_OBJECT, &process, err);
+        r = r < 0 ? r : child(process, "process.env", "env", JSON_ARRAY, &env, err);
+        if (r < 0)
+                return r;
+        for (i = json_array_size(env); i-- > 0;) {
+                const char *s = json_string_value(v = json_array_get(env, i));
+                if (s && strncmp(s, entry, (size_t) (eq - entry + 1)) == 0)
+                        json_array_remove(env, i);
+        }
+        return append(env, json_string(entry), entry, err);
+}
+
+static int add_env(json_t *spec, const struct edits *e, struct nctk_error **err) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && i < e->n_env; i++)
+                r = spec_setenv(spec, e->env[i], err);
+        return r;
+}
+
 int spec_apply_edits(json_t *spec, const struct edits *e, const struct spec_opts *o,
                      struct nctk_error **err) {
         int r;
@@ -358,6 +387,7 @@ int spec_apply_edits(json_t *spec, const struct edits *e, const struct spec_opts
         r = o->mounts_in_hook ? 0 : add_mounts(spec, e, err);
         r = r < 0 || o->mounts_in_hook ? r : add_nodes(spec, e, err);
         r = r < 0 || o->no_cgroups ? r : add_rules(spec, e, err);
+        r = r < 0 ? r : add_env(spec, e, err);
         r = r < 0 ? r : add_finalize_hook(spec, e, o, err);
         return r;
 }

@@ -73,6 +73,10 @@ int spec_add_legacy_hook(json_t *spec, const char *hook_path, char *const *env,
  * or NULL when unset. Borrowed from SPEC. */
 const char *spec_getenv(const json_t *spec, const char *name);
 
+/* ENTRY ("NAME=VALUE") into process.env, replacing every NAME= the image had. -EINVAL with ERR
+ * for an entry without '=' or a process.env that is not an array. */
+int spec_setenv(json_t *spec, const char *entry, struct nctk_error **err);
+
 struct finalize_opts;
 /* Reads back the hook's command line (ARGV as spec_apply_edits wrote it, argv[0] the
  * subcommand) into E and O. Unknown options are ignored with a warning: a newer shim may pass

@@ -25,6 +25,7 @@ static void ctk_help(FILE *f, const char *prog) {
                 "                                  write, list and check CDI specs\n"
                 "  hook HOOK                       the CDI hooks (as nvidia-cdi-hook)\n"
                 "  doctor [--json]                 check this host's set-up (nctk's own)\n"
+                "  mps start|stop|status           MPS daemons that share GPUs among containers\n"
                 "\n"
                 "Options:\n"
                 "  -d, --debug       print debug lines (NVIDIA_CTK_DEBUG)\n"
@@ -108,6 +109,8 @@ int ctk_main(const char *prog, int argc, char **argv) {
                 r = ctk_cdi_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "doctor"))
                 r = doctor_main(prog, c.config, argc - idx, argv + idx);
+        else if (STREQ(argv[idx], "mps"))
+                r = ctk_mps_main(&c, argc - idx, argv + idx);
         else if (STREQ(argv[idx], "hook"))
                 r = ctk_hook_main(&c, argc - idx, argv + idx);
         else

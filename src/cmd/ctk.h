@@ -23,6 +23,7 @@ int ctk_runtime_main(struct ctk_ctx *c, int argc, char **argv);
 int ctk_config_main(struct ctk_ctx *c, int argc, char **argv);
 int ctk_system_main(struct ctk_ctx *c, int argc, char **argv);
 int ctk_cdi_main(struct ctk_ctx *c, int argc, char **argv);
+int ctk_mps_main(struct ctk_ctx *c, int argc, char **argv); /* ctk-mps.c */
 
 /* nvidia-docker [DOCKER ARG...]: docker with --runtime=nvidia for run and create. */
 int nvidia_docker_main(int argc, char **argv);

@@ -156,6 +156,7 @@ static int ctx_setup(struct cli_ctx *c, const struct nctk_config *cfg, bool debu
 
         pipeline_opts_init(&c->popts);
         c->popts.load_kmods = cfg->cli.load_kmods;
+        c->popts.mps_root = cfg->cli.mps_root;
         if (config_discover_opts(cfg, &c->popts.dopts, &err) < 0) {
                 hook_fail("config error: %s", err->msg);
                 nctk_error_free(&err);

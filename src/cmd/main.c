@@ -31,6 +31,7 @@ static void usage(FILE *f) {
                 "       nctk hook [-debug] [-config FILE] prestart|poststart|poststop\n"
                 "                                      (as nvidia-container-runtime-hook)\n"
                 "       nctk ctk COMMAND ...           (as nvidia-ctk)\n"
+                "       nctk mps start|stop|status ... (as nvidia-ctk mps)\n"
                 "       nctk nvidia-docker DOCKER-ARG...   (as nvidia-docker)\n"
                 "       nctk cdi-hook HOOK [FLAG...]   (as nvidia-cdi-hook)\n"
                 "       nctk doctor [--json] [OPTION...]   check this host's set-up\n"
@@ -83,6 +84,8 @@ int main(int argc, char **argv) {
         /* Hidden: the createContainer hook the runtime shim adds to config.json. */
         if (STREQ(argv[1], SPEC_HOOK_FINALIZE))
                 return hook_finalize_main(argc - 1, argv + 1);
+        if (STREQ(argv[1], "mps")) /* nvidia-ctk mps */
+                return ctk_main("nvidia-ctk", argc, argv);
         if (STREQ(argv[1], "ctk") || STREQ(argv[1], "nvidia-ctk"))
                 return ctk_main("nvidia-ctk", argc - 1, argv + 1);
         if (STREQ(argv[1], "nvidia-docker"))

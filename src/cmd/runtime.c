@@ -19,6 +19,7 @@
 #include "cdi/resolve.h"
 #include "cmd/error.h"
 #include "cmd/runtime.h"
+#include "mps/mps.h"
 #include "oci/bundle.h"
 #include "oci/runtime-safety.h"
 #include "oci/shim.h"
@@ -58,6 +59,7 @@ static int shim_pipeline_opts(const struct shim *s, const char *rootfs, struct p
         o->dopts.flags |= NCTK_DISCOVER_CACHE;
         o->load_kmods = s->cfg->cli.load_kmods;
         o->rootfs = rootfs;
+        o->mps_root = s->cfg->cli.mps_root;
         return config_discover_opts(s->cfg, &o->dopts, err);
 }
 
@@ -154,6 +156,32 @@ static int shim_cdi(const struct shim *s, json_t *spec, const char *rootfs,
         return r < 0 ? r : 1;
 }
 
+/* ---- legacy mode: the environment of an MPS client ------------------------------------------ */
+
+/* The hook mounts an MPS daemon's pipe directory, but a prestart hook cannot set the process's
+ * variables: when nctk runs any MPS daemon, the same pipeline (without a rootfs) says whether
+ * this container is a client, and its variables go into config.json here. R: shim_legacy's
+ * answer (1: config.json changed). */
+static int shim_legacy_mps(const struct shim *s, json_t *spec, int r, struct nctk_error **err) {
+        struct pipeline p = {.rootfd = -EBADF};
+        struct pipeline_opts o;
+
+        if (!(s->req->caps & NCTK_CAP_COMPUTE) || s->req->mps_disabled ||
+            !mps_any(s->cfg->cli.mps_root))
+                return r;
+        if (!s->req->devices && !(s->req->devices = strdup("none")))
+                return nctk_error_set(err, ENOMEM, "out of memory");
+        int q = shim_pipeline_opts(s, NULL, &o, err);
+        if (q >= 0 && (q = pipeline_run(&p, &o, s->req, err)) < 0)
+                q = shim_pipeline_error(p.stage, err);
+        for (size_t i = 0; q >= 0 && i < p.edits->n_env; i++)
+                q = spec_setenv(spec, p.edits->env[i], err);
+        if (q >= 0 && p.edits->n_env)
+                r = 1;
+        pipeline_release(&p);
+        return q < 0 ? q : r;
+}
+
 /* ---- the bundle ---------------------------------------------------------------------------- */
 
 static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_error **err) {
@@ -175,7 +203,8 @@ static int shim_edit(const struct shim *s, const struct bundle *b, struct nctk_e
                                               "or remove it (nctk is its own hook)",
                                               s->cfg->hook.path, strerror(-r));
                 log_debug("legacy mode: prestart hook %s", path);
-                return shim_legacy(b->spec, path, err);
+                r = shim_legacy(b->spec, path, err);
+                return r < 0 ? r : shim_legacy_mps(s, b->spec, r, err);
         }
         r = bundle_rootfs(b, &path, err);
         return r < 0 ? r : shim_cdi(s, b->spec, path, err);

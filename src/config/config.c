@@ -36,6 +36,7 @@ static const struct config_key key_map[] = {
         {CLI "debug", CONFIG_KEY_STRING, CFG(cli.debug)},
         {CLI "ldcache", CONFIG_KEY_STRING, CFG(cli.ldcache)},
         {CLI "proc-root", CONFIG_KEY_STRING, CFG(cli.proc_root)},
+        {CLI "mps-root", CONFIG_KEY_STRING, CFG(cli.mps_root)},
         {CLI "load-kmods", CONFIG_KEY_BOOL, CFG(cli.load_kmods)},
         {CLI "no-pivot", CONFIG_KEY_BOOL, CFG(cli.no_pivot)},
         {CLI "no-cgroups", CONFIG_KEY_BOOL, CFG(cli.no_cgroups)},

@@ -27,6 +27,7 @@ struct nctk_config {
                 char *debug;        /* "" */
                 char *ldcache;      /* "" */
                 char *proc_root;    /* NULL: "/proc" (nctk's own key) */
+                char *mps_root;     /* NULL: "/run/nvidia-mps" (nctk's own key: src/mps) */
                 bool load_kmods;    /* true */
                 bool no_pivot;      /* false */
                 bool no_cgroups;    /* false */

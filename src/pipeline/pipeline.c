@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "2-select/require.h"
+#include "mps/mps.h"
 #include "pipeline/stages.h"
 #include "util/log.h"
 #include "util/macros.h"
@@ -99,7 +100,18 @@ static int container_read(struct pipeline *p, const struct pipeline_opts *o,
         return 0;
 }
 
-static int plan(struct pipeline *p, const struct container_request *q, struct nctk_error **err) {
+/* The MPS daemon the container becomes a client of, if any (src/mps). */
+static int mps_lookup(struct pipeline *p, const struct pipeline_opts *o,
+                      const struct container_request *q, struct mps_client *ret,
+                      struct nctk_error **err) {
+        *ret = (struct mps_client){};
+        if (!(q->caps & NCTK_CAP_COMPUTE) || q->mps_disabled)
+                return 0;
+        return mps_client_lookup(o->mps_root, p->inv, &p->sel, ret, err);
+}
+
+static int plan(struct pipeline *p, const struct container_request *q, const struct plan_mps *mps,
+                struct nctk_error **err) {
         struct plan_request req = {
                 .caps = q->caps,
                 .sel = &p->sel,
@@ -109,6 +121,7 @@ static int plan(struct pipeline *p, const struct container_request *q, struct nc
                 .n_imex = q->n_imex,
                 .imex = q->imex,
                 .compat = q->compat,
+                .mps = mps,
         };
         int r = plan_build(p->inv, &req, &p->facts, &p->edits, err);
 
@@ -120,6 +133,7 @@ static int plan(struct pipeline *p, const struct container_request *q, struct nc
 
 int pipeline_run(struct pipeline *p, const struct pipeline_opts *o,
                  const struct container_request *req, struct nctk_error **err) {
+        struct mps_client mps;
         int r;
 
         *p = (struct pipeline){.rootfd = -EBADF};
@@ -131,9 +145,14 @@ int pipeline_run(struct pipeline *p, const struct pipeline_opts *o,
                 return fail(p, PIPELINE_DEVICE, r);
         if ((r = pipeline_requirements(req, p->inv, &p->sel, err)) < 0)
                 return fail(p, PIPELINE_REQUIREMENT, r);
+        if ((r = mps_lookup(p, o, req, &mps, err)) < 0)
+                return fail(p, PIPELINE_DEVICE, r);
         if ((r = container_read(p, o, err)) < 0)
                 return fail(p, PIPELINE_CONTAINER, r);
-        if ((r = plan(p, req, err)) < 0)
+        struct plan_mps pm = {.pipe_dir = mps.active ? mps.pipe_dir : NULL,
+                              .thread_percentage = mps.thread_percentage,
+                              .pinned_limit = mps.pinned_limit};
+        if ((r = plan(p, req, &pm, err)) < 0)
                 return fail(p, PIPELINE_PLAN, r);
         return 0;
 }

@@ -33,6 +33,9 @@ struct pipeline_opts {
          * ROOTFS: no container to look at (list), the default layout. */
         const char *rootfs;
         pid_t pid;
+        /* nctk's MPS daemons (src/mps): a container given a GPU that has one becomes its
+         * client. NULL: /run/nvidia-mps. */
+        const char *mps_root;
 };
 
 struct pipeline {

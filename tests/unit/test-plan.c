@@ -618,8 +618,42 @@ static void test_compat_older_or_disabled(void **state) {
         facts.compat_cuda_major = 0;
 }
 
+/* An MPS client: the daemon's pipe directory at CUDA's default, over the host daemon's, and the
+ * variables; nothing without the compute capability or without a daemon. */
+static void test_mps_client(void **state) {
+        struct plan_mps m = {.pipe_dir = "/run/nvidia-mps/GPU-1/pipe",
+                             .thread_percentage = 25,
+                             .pinned_limit = "2048M"};
+        struct edits *e = plan_for(&inv, (struct plan_request){.caps = CU | UT, .mps = &m}, "1");
+
+        (void) state;
+        check_mount(e, PLAN_MPS_PIPE_DIR, "/run/nvidia-mps/GPU-1/pipe", IPC_FLAGS);
+        assert_int_equal(e->n_env, 3);
+        assert_string_equal(e->env[0], "CUDA_MPS_PIPE_DIRECTORY=/tmp/nvidia-mps");
+        assert_string_equal(e->env[1], "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=25");
+        assert_string_equal(e->env[2], "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=2048M");
+        edits_free(e);
+
+        m.thread_percentage = 0;
+        m.pinned_limit = NULL;
+        e = plan_for(&inv, (struct plan_request){.caps = CU, .mps = &m}, "1");
+        assert_int_equal(e->n_env, 1);
+        edits_free(e);
+
+        e = plan_for(&inv, (struct plan_request){.caps = UT, .mps = &m}, "1");
+        assert_null(has_mount(e, PLAN_MPS_PIPE_DIR));
+        assert_int_equal(e->n_env, 0);
+        edits_free(e);
+
+        m.pipe_dir = NULL;
+        e = plan_for(&inv, (struct plan_request){.caps = CU, .mps = &m}, "1");
+        assert_int_equal(e->n_env, 0);
+        edits_free(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_mps_client),
                 cmocka_unit_test(test_compute_utility),
                 cmocka_unit_test(test_video_implies_compute),
                 cmocka_unit_test(test_display_implies_graphics),
