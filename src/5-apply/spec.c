@@ -349,7 +349,7 @@ static int add_finalize_hook(json_t *spec, const struct edits *e, const struct s
 /* NAME=VALUE into process.env, every earlier NAME= removed: ours over the image's. */
 int spec_setenv(json_t *spec, const char *entry, struct nctk_error **err) {
         const char *eq = strchr(entry, '=');
-        json_t *process, *env, *v;
+        json_t *process = NULL, *env = NULL, *v;
         size_t i;
         int r;
 
