@@ -63,7 +63,7 @@ if [ -n "$version" ]; then
         {
                 echo "nctk ($version) unstable; urgency=medium"
                 echo
-                echo "  * Built from the same tree as version $version (scripts/package.sh --version)."
+                echo "  * Built by scripts/package.sh --version $version."
                 echo
                 echo " -- $(dpkg-parsechangelog -l debian/changelog -S Maintainer)  $(date -R)"
                 echo
