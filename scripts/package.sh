@@ -56,8 +56,14 @@ stage=$out/.package-build
 rm -rf "$stage"
 mkdir -p "$stage/nctk"
 # The tree as it is; a copy, so that dpkg-buildpackage's own files stay out of the checkout.
-git -c safe.directory="$src" ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - | tar -xf - -C "$stage/nctk"
+if git -c safe.directory="$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git -c safe.directory="$src" ls-files -z --cached --others --exclude-standard |
+                tar --null -T - -cf - | tar -xf - -C "$stage/nctk"
+else
+        # Not a git checkout (a release tarball): everything but build output.
+        tar --exclude=./out --exclude='./build*' --exclude='./.sim*' --exclude=./.git -cf - . |
+                tar -xf - -C "$stage/nctk"
+fi
 
 if [ -n "$version" ]; then
         {
