@@ -15,6 +15,7 @@ usage: test-package.py SOURCE_ROOT BUILD_ROOT
 The debootstrap tree (with docker.io installed) is cached in BUILD_ROOT/package-test-cache for
 the next run of this test in the same CI run; scripts/test.sh deletes it when it starts. Starts
 dockerd: run under `flock /tmp/nctk-engines.lock`, as the other engine tests (suite 'engines')."""
+import ctypes
 import glob
 import hashlib
 import json
@@ -24,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,6 +40,7 @@ CACHE = os.path.join(BUILD, "package-test-cache")
 TREE_CACHE = os.path.join(CACHE, "bookworm-docker")  # minbase + docker.io
 IMAGE_TAR = os.path.join(CACHE, "debian-12.tar")    # minbase alone: the image debian:12
 WORK = None
+PR_SET_PDEATHSIG = 1
 T0 = time.monotonic()
 
 # Paths the engines themselves create and keep (their state, logs, keys), and apt's caches: not
@@ -193,9 +196,13 @@ exec sleep infinity
 
 def ns_start():
     S.nslog = open(os.path.join(WORK, "namespaces.log"), "w")
+    # However this test ends, the namespaces' processes (dockerd, containerd, shims) end with
+    # it: unshare dies with this process, and pid 1 of the namespace with unshare.
     S.ns = subprocess.Popen(["unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork",
-                             "--propagation", "private", "sh", "-c", HOLDER, "sh", S.tree, S.sim],
-                            stdout=subprocess.PIPE, stderr=S.nslog, text=True)
+                             "--kill-child", "--propagation", "private",
+                             "sh", "-c", HOLDER, "sh", S.tree, S.sim],
+                            stdout=subprocess.PIPE, stderr=S.nslog, text=True,
+                            preexec_fn=lambda: ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
     line = S.ns.stdout.readline()
     assert line == "ready\n", \
         f"the namespaces did not come up (exit status {S.ns.poll()}): {open(S.nslog.name).read()}"
@@ -298,6 +305,8 @@ def build_the_packages():
     version, for the upgrade."""
     global WORK
     WORK = tmpdir("nctk-package-")
+    # The tree meanwhile: debootstrap waits on the network, the build on the CPUs.
+    CACHING.start()
     p = sh(["bash", "-euo", "pipefail", "-c", f"cd {SRC}\n{block('build')}"], timeout=900)
     debs = re.findall(r"^(/\S+\.deb)$", p.stdout, re.M)
     eq(len(debs), 1, f"the .deb that scripts/package.sh printed ({p.stdout} {p.stderr})")
@@ -315,9 +324,24 @@ def build_the_packages():
         eq(sorted(x.strip() for x in v.split(",")), ref, k)
 
 
+def cache_in_background():
+    try:
+        make_cache()
+    except BaseException as e:  # reported by debootstrap_tree
+        CACHING.error = e
+
+
+CACHING = threading.Thread(target=cache_in_background, daemon=True)
+CACHING.error = None
+
+
 @test
 def debootstrap_tree():
-    make_cache()
+    if not CACHING.is_alive() and CACHING.ident is None:
+        CACHING.start()
+    CACHING.join()
+    if CACHING.error:
+        raise CACHING.error
     S.tree = os.path.join(WORK, "tree")
     sh(["cp", "-a", TREE_CACHE, S.tree])
     S.mnt = S.tree + ".mnt"
@@ -433,6 +457,8 @@ def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root (debootstrap, chroot, namespaces, dockerd)")
         return
+    # meson's timeout sends SIGTERM: clean up as on any other end.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         run_all()
     finally:
