@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from containers import make_sim  # noqa: E402
-from tap import Skip, eq, run, run_all, test, tmpdir  # noqa: E402
+from tap import eq, run, run_all, test, tmpdir  # noqa: E402
 
 SRC = os.path.abspath(sys.argv[1])
 BUILD = os.path.abspath(sys.argv[2])
