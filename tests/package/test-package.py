@@ -409,7 +409,9 @@ def containerd_and_kubernetes():
 @test
 def troubleshoot():
     p = inside(block("troubleshoot"))
-    assert "nvidia" in p.stdout, p.stdout
+    runtimes = [l for l in p.stdout.splitlines() if "Runtimes:" in l]
+    assert len(runtimes) == 1 and "nvidia" in runtimes[0].split(), p.stdout
+    eq([l for l in p.stdout.splitlines() if l not in runtimes], [], "--dry-run on a configured docker")
 
 
 @test
