@@ -63,6 +63,7 @@ class S:
     simd = None      # its description (nctk-sim describe)
     ns = None        # the unshare process holding the namespaces
     nslog = None     # its stderr
+    cgroups = set()  # docker cgroups there before
     nspid = None     # pid 1 of those namespaces, as the host sees it
     deb = None       # out/nctk_VERSION_ARCH.deb
     prev = None      # the same tree as version VERSION~prev1
@@ -211,6 +212,12 @@ def ns_start():
     S.nspid = int(kids[0])
 
 
+# The cgroups dockerd makes (cgroupfs driver: docker/ID) in the host's hierarchies: removed at the
+# end when they were not there before, as scripts/engines.sh does.
+def docker_cgroups():
+    return set(glob.glob("/sys/fs/cgroup/*/docker"))
+
+
 def ns_stop():
     if S.ns is None:
         return
@@ -220,6 +227,9 @@ def ns_stop():
     os.kill(S.nspid, signal.SIGKILL)
     S.ns.wait(timeout=60)
     S.ns = None
+    for d in docker_cgroups() - S.cgroups:
+        subprocess.run(["find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", "+"],
+                       capture_output=True)
 
 
 ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
@@ -355,6 +365,7 @@ def debootstrap_tree():
     S.sim = os.path.join(WORK, "sim")
     S.simd = make_sim(S.sim, "--gpus", "2")
     os.makedirs(S.tree + S.sim)
+    S.cgroups = docker_cgroups()
     ns_start()
     S.before = files()
     eq(inside("cat /etc/debian_version").stdout.split(".")[0], "12", "Debian 12")
