@@ -7,6 +7,7 @@ packages=(
         libjansson-dev libcmocka-dev libclang-rt-14-dev
         valgrind python3 busybox-static runc crun shellcheck codespell clang-format patch
         python3-yaml musl-tools scdoc
+        debhelper debootstrap lintian
 )
 
 missing=()

@@ -6,6 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bash scripts/deps.sh || exit 1
+# tests/package caches its Debian 12 tree in the build directory for one run, never longer.
+rm -rf build/package-test-cache
 
 # step, suite, not_run, results_summary and the totals; as root a skip fails the run.
 # shellcheck source=scripts/results.sh
