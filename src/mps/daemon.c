@@ -220,8 +220,10 @@ static void end_daemon(const struct mps_driver *drv, const struct mps_daemon *d)
         for (char *t = servers ? strtok_r(servers, " \n", &save) : NULL; t;
              t = strtok_r(NULL, " \n", &save)) {
                 struct mps_daemon server = {.pid = atoi(t)};
-                if (mps_daemon_alive(&server) && !wait_gone(&server, 1000))
+                if (mps_daemon_alive(&server) && !wait_gone(&server, 1000)) {
                         kill(server.pid, SIGKILL);
+                        wait_gone(&server, 1000);
+                }
         }
 }
 

@@ -87,7 +87,9 @@ nctk mps stop >"$OUT/mps-stop.txt" 2>&1
 check "mps stop" "$?" "0"
 cat "$OUT/mps-stop.txt"
 check "compute mode after stop" "$(smi_mode)" "Default"
-check "no MPS process left" "$(ps -eo comm | grep -c '^nvidia-cuda-mps')" "0"
+# Zombies are not processes left running (the machine's init reaps them when it gets to it).
+ps -eo pid=,ppid=,stat=,etime=,comm= | grep 'nvidia-cuda-mps' >>"$OUT/mps-stop.txt"
+check "no MPS process left" "$(ps -eo stat=,comm= | awk '$1 !~ /^Z/ && $2 ~ /^nvidia-cuda-mps/' | wc -l)" "0"
 check "no daemon directory left" "$(find "$mps_root" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" "0"
 check "mounts left on the host" "$(grep -c "$work" /proc/self/mountinfo)" "0"
 nctk mps stop >/dev/null
