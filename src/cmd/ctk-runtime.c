@@ -331,6 +331,24 @@ static int open_change(struct change *ch, const char *path, struct nctk_error **
         return conf_file_open(&ch->f, path, err);
 }
 
+/* A file of ours in a drop-in folder that a stock engine package does not make (Debian 12's
+ * containerd has /etc/containerd but no conf.d): the folder is made when its parent exists, so
+ * a missing engine still gets the "is the engine installed?" line. Never on a dry run. */
+static int open_own_change(const struct rt_args *a, struct change *ch, const char *path,
+                           struct nctk_error **err) {
+        const char *slash = strrchr(path, '/');
+
+        if (!a->unconfigure && !a->dry_run && slash && slash != path) {
+                _cleanup_free_ char *dir = strndup(path, (size_t) (slash - path));
+                if (!dir)
+                        return nctk_error_set(err, ENOMEM, "out of memory");
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST && errno != ENOENT)
+                        return nctk_error_set(err, errno, "%s: cannot create '%s': %s", path, dir,
+                                              strerror(errno));
+        }
+        return open_change(ch, path, err);
+}
+
 static int edit_docker(const struct rt_args *a, struct change *ch, struct nctk_error **err) {
         int r = open_change(ch, a->config, err);
 
@@ -344,7 +362,7 @@ static int edit_docker(const struct rt_args *a, struct change *ch, struct nctk_e
 /* The whole text of a file of ours (a drop-in, a hooks.d JSON): written, or removed. */
 static int edit_own_file(const struct rt_args *a, const char *path, struct change *ch,
                          struct nctk_error **err) {
-        int r = open_change(ch, path, err);
+        int r = open_own_change(a, ch, path, err);
 
         if (r < 0 || a->unconfigure) {
                 ch->remove = true;
@@ -430,7 +448,7 @@ static int containerd_dropin(const struct rt_args *a, const struct engine_text *
                         : containerd_import_add(ch[0].f.data, ch[0].f.len, glob, &ch[0].text, err);
         if (r < 0)
                 return nctk_error_prefix(err, "%s", a->config);
-        r = open_change(&ch[1], a->drop_in, err);
+        r = open_own_change(a, &ch[1], a->drop_in, err);
         if (r < 0 || a->unconfigure) {
                 ch[1].remove = true;
                 return r;

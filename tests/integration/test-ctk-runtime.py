@@ -388,6 +388,27 @@ def containerd_drop_in_and_imports():
 
 
 @test
+def drop_in_folder_made_when_the_engine_is_there():
+    """Debian 12's containerd has /etc/containerd but no conf.d: configure makes the folder (not
+    on a dry run); with no engine folder at all it stays the one line naming the folder."""
+    d = os.path.join(WORK, "containerd-no-conf-d")
+    os.makedirs(d)
+    path, drop = os.path.join(d, "config.toml"), os.path.join(d, "conf.d", "99-nvidia.toml")
+    shutil.copy(os.path.join(CONTAINERD_DATA, "commented-1.6.toml"), path)
+    p = ctk("runtime", "configure", "--runtime=containerd", "--config", path, "--drop-in-config",
+            drop, "--dry-run")
+    assert not os.path.exists(os.path.dirname(drop)), "a dry run made the folder"
+    ctk("runtime", "configure", "--runtime=containerd", "--config", path, "--drop-in-config",
+        drop, check=True)
+    eq(os.stat(os.path.dirname(drop)).st_mode & 0o777, 0o755, "conf.d made, mode 0755")
+    assert os.path.isfile(drop), "the drop-in written"
+    gone = os.path.join(WORK, "no-engine", "crio.conf.d", "99-nvidia.toml")
+    p = ctk("runtime", "configure", "--runtime=crio", "--drop-in-config", gone)
+    one_line_error(p, "cannot open its directory", "is the engine installed?")
+    assert not os.path.exists(os.path.join(WORK, "no-engine")), "nothing made for a missing engine"
+
+
+@test
 def containerd_bad_config_one_line():
     d = os.path.join(WORK, "containerd-bad")
     os.makedirs(d)
