@@ -217,6 +217,29 @@ static bool shim_reads_annotations(const struct shim *s) {
         return shim_mode_resolve(s->cfg, s->forced_mode, &mode) == 0 && mode == SHIM_CDI;
 }
 
+/* What the container asks for. Mode auto resolves as the reference's does: cdi when every
+ * device asked for is a fully-qualified CDI name (in NVIDIA_VISIBLE_DEVICES or the CDI
+ * annotations), else legacy (nctk's stand-in for the reference's jit-cdi, which ignores the
+ * annotations as legacy does). Without this, a pod whose devices come only as annotations
+ * would start with no GPU and no word said. */
+static int shim_request(struct shim *s, json_t *spec, struct nctk_error **err) {
+        const char *m = s->forced_mode ? s->forced_mode : s->cfg->runtime.mode;
+        struct nctk_error *ignored = NULL;
+
+        if (m && *m && !STREQ(m, "auto"))
+                return container_request_from_spec_in_mode(spec, s->cfg, shim_reads_annotations(s),
+                                                           &s->req, err);
+        if (container_request_from_spec_in_mode(spec, s->cfg, true, &s->req, &ignored) >= 0 &&
+            s->req->is_gpu_container && s->req->only_cdi_devices) {
+                log_debug("mode auto: only CDI names requested: cdi mode");
+                s->forced_mode = "cdi";
+                return 0;
+        }
+        nctk_error_free(&ignored);
+        s->req = container_request_free(s->req);
+        return container_request_from_spec_in_mode(spec, s->cfg, false, &s->req, err);
+}
+
 static int shim_modify(struct shim *s) {
         struct bundle b = {.dirfd = -EBADF};
         struct nctk_error *err = NULL;
@@ -228,9 +251,7 @@ static int shim_modify(struct shim *s) {
         if (r < 0 && b.raw && !memmem(b.raw, b.len, "NVIDIA_VISIBLE_DEVICES", 22)) {
                 log_debug("%s; not a GPU container, passed on", err->msg);
                 r = 0;
-        } else if (r >= 0 &&
-                   (r = container_request_from_spec_in_mode(
-                            b.spec, s->cfg, shim_reads_annotations(s), &s->req, &err)) < 0) {
+        } else if (r >= 0 && (r = shim_request(s, b.spec, &err)) < 0) {
                 /* A malformed request: the hook would refuse it too, so say it now. */
         } else if (r >= 0 && !s->req->is_gpu_container) {
                 log_debug("no GPU requested: config.json untouched");

@@ -268,6 +268,23 @@ def e13_unresolvable_cdi_device():
 
 
 @test
+def auto_mode_honours_cdi_only_requests():
+    """mode = "auto" (the default): a container that asks only by CDI annotation gets its GPU
+    (cdi mode, as the reference resolves auto), one that asks by index stays legacy (a hook)."""
+    cfg = config("auto")
+    node = [f"nvidia{g['minor']}" for g in DESC["gpus"]]
+    p = container(cfg, bundle([], "ls /dev", annotations={"cdi.k8s.io/nvidia": "nvidia.com/gpu=0"}))
+    eq(p.returncode, 0, p.stderr)
+    assert node[0] in p.stdout.split() and node[1] not in p.stdout.split(), p.stdout
+    p = container(cfg, bundle(["NVIDIA_VISIBLE_DEVICES=nvidia.com/gpu=1"], "ls /dev"))
+    eq(p.returncode, 0, p.stderr)
+    assert node[1] in p.stdout.split() and node[0] not in p.stdout.split(), p.stdout
+    p = container(cfg, bundle(["NVIDIA_VISIBLE_DEVICES=0"], "ls /dev"))
+    eq(p.returncode, 0, p.stderr)
+    assert node[0] in p.stdout.split(), p.stdout
+
+
+@test
 def e14_no_ldconfig_real_and_no_ldconfig_in_the_image():
     # Ubuntu's default, which Debian does not have; on a host that has it, a path nobody has.
     real = "/sbin/ldconfig.real"
