@@ -63,11 +63,15 @@ static int shim_pipeline_opts(const struct shim *s, const char *rootfs, struct p
         return config_discover_opts(s->cfg, &o->dopts, err);
 }
 
-/* The pipeline's error as the shim has always said it: device errors under the variable that
- * asked, requirement errors as the hook prints them. */
-static int shim_pipeline_error(enum pipeline_stage stage, struct nctk_error **err) {
+/* The pipeline's error as the shim has always said it: device errors under what asked (the
+ * variable, or the CDI annotations), requirement errors as the hook prints them. */
+static int shim_pipeline_error(const struct container_request *req, enum pipeline_stage stage,
+                               struct nctk_error **err) {
         if (stage == PIPELINE_DEVICE)
-                return nctk_error_prefix(err, "NVIDIA_VISIBLE_DEVICES");
+                return nctk_error_prefix(err, "%s",
+                                         req->source == REQUEST_SOURCE_ANNOTATIONS
+                                                 ? "CDI annotation"
+                                                 : "NVIDIA_VISIBLE_DEVICES");
         if (stage == PIPELINE_REQUIREMENT)
                 return nctk_error_prefix(err, "requirement error");
         return -((*err) ? (*err)->errnum : EINVAL);
@@ -101,7 +105,7 @@ static int shim_plan(const struct shim *s, const char *rootfs, struct pipeline *
         s->req->compat = request_compat_mode(s->cfg, true);
         r = shim_pipeline_opts(s, rootfs, &o, err);
         if (r >= 0 && (r = pipeline_run(p, &o, s->req, err)) < 0)
-                r = shim_pipeline_error(p->stage, err);
+                r = shim_pipeline_error(s->req, p->stage, err);
         return r;
 }
 
@@ -173,7 +177,7 @@ static int shim_legacy_mps(const struct shim *s, json_t *spec, int r, struct nct
                 return nctk_error_set(err, ENOMEM, "out of memory");
         int q = shim_pipeline_opts(s, NULL, &o, err);
         if (q >= 0 && (q = pipeline_run(&p, &o, s->req, err)) < 0)
-                q = shim_pipeline_error(p.stage, err);
+                q = shim_pipeline_error(s->req, p.stage, err);
         for (size_t i = 0; q >= 0 && i < p.edits->n_env; i++)
                 q = spec_setenv(spec, p.edits->env[i], err);
         if (q >= 0 && p.edits->n_env)

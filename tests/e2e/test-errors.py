@@ -263,7 +263,7 @@ def e12_stale_cdi_spec():
 @test
 def e13_unresolvable_cdi_device():
     p = container(config("cdi"), bundle([], annotations={"cdi.k8s.io/nvidia": "nvidia.com/gpu=7"}))
-    one_line(p, "nvidia-container-runtime: NVIDIA_VISIBLE_DEVICES: unknown device '7' (this host "
+    one_line(p, "nvidia-container-runtime: CDI annotation: unknown device '7' (this host "
              "has GPUs 0 to 1; use an index, a UUID, a PCI bus id, 'all' or 'none')")
 
 
