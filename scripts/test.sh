@@ -13,12 +13,13 @@ rm -rf build/package-test-cache
 # shellcheck source=scripts/results.sh
 . scripts/results.sh
 
-# Spelling in every tracked file but the fuzz corpus (codespell passes over binary files).
+# Spelling in every tracked file but the fuzz corpus (codespell passes over binary files) and the
+# raw logs from the GPU machine (they hold other programs' words, misspelt ones included).
 # .codespellignore: project words ("sover", a soname's version in tests/sim/nctk-sim); the regex
 # drops C escapes, which glue their letter to the next word ("\nd = 1" in tests/unit/test-toml.c).
 # safe.directory: a CI checkout may belong to another user; this script builds and runs it anyway.
 spelling() {
-        git -c safe.directory="$PWD" ls-files -z -- . ':!tests/fuzz/corpus' |
+        git -c safe.directory="$PWD" ls-files -z -- . ':!tests/fuzz/corpus' ':!tests/device/results/*.log' |
                 xargs -0 -r codespell -I .codespellignore --ignore-regex '\\[abfnrtv]'
 }
 

@@ -510,9 +510,26 @@ static bool is_blank(const char *in, size_t len) {
         return true;
 }
 
+/* Every key an edit may read is there once. Checked on load, so that configure and unconfigure
+ * agree on a file: a key twice is refused by both, not only by the one that happens to read it
+ * (configure without --set-as-default never reads default-runtime; unconfigure always does). */
+static int doc_check_keys(const struct doc *d, struct nctk_error **err) {
+        static const char *const keys[] = {"runtimes", "default-runtime", "features"};
+        struct json_object features = {};
+        int r = -1;
+
+        for (size_t k = 0; k < ELEMENTSOF(keys) && r >= -1; k++)
+                r = find(d, &d->top, keys[k], err);
+        if (r >= -1 && (r = child_object(d, &d->top, "features", &features)) > 0)
+                r = find(d, &features, "cdi", err);
+        json_object_release(&features);
+        return r < -1 ? r : 0;
+}
+
 static int doc_load(struct doc *d, const char *in, size_t len, bool blank_as_empty,
                     struct nctk_error **err) {
         bool bom = len >= 3 && memcmp(in, "\xef\xbb\xbf", 3) == 0;
+        int r;
 
         if (blank_as_empty && is_blank(in, len)) {
                 d->t.data = strdup(bom ? "\xef\xbb\xbf{}\n" : "{}\n");
@@ -525,7 +542,8 @@ static int doc_load(struct doc *d, const char *in, size_t len, bool blank_as_emp
                 return -ENOMEM;
         if (memchr(in, '\0', len))
                 return nctk_error_set(err, EINVAL, "a NUL byte in the file: not JSON text");
-        return doc_scan(d, err);
+        r = doc_scan(d, err);
+        return r < 0 ? r : doc_check_keys(d, err);
 }
 
 int docker_configure(const char *in, size_t len, const struct engine_runtime *rt,

@@ -321,6 +321,35 @@ static void test_malformed(void **state) {
         check_error("{\"a\": \"\0\"}", 10, "NUL byte");
 }
 
+/* A key an edit may read, there twice, is refused by configure and unconfigure alike, even when
+ * this configure would not read it: otherwise unconfigure could not undo what configure wrote. */
+static void test_duplicates_refused_either_way(void **state) {
+        static const struct {
+                const char *in, *want;
+        } cases[] = {
+                {"{\"default-runtime\": \"runc\", \"default-runtime\": \"runc\"}",
+                 "column 29: 'default-runtime' is there twice"},
+                {"{\"features\": {\"cdi\": false, \"cdi\": true}}", "'cdi' is there twice"},
+                {"{\"features\": {}, \"features\": {}}", "'features' is there twice"},
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *in = cases[i].in;
+                struct engine_text out = {};
+                struct nctk_error *err = NULL;
+
+                assert_int_equal(docker_configure(in, strlen(in), &plain, &out, &err), -EINVAL);
+                assert_null(out.data);
+                if (!strstr(err->msg, cases[i].want))
+                        fail_msg("'%s' not in '%s'", cases[i].want, err->msg);
+                nctk_error_free(&err);
+                assert_int_equal(docker_unconfigure(in, strlen(in), &plain, &out, &err), -EINVAL);
+                assert_non_null(strstr(err->msg, cases[i].want));
+                nctk_error_free(&err);
+        }
+}
+
 static void test_deep(void **state) {
         size_t n = 600;
         _cleanup_free_ char *s = malloc(2 * n + 8);
@@ -361,6 +390,7 @@ int main(void) {
                 cmocka_unit_test(test_replaced_in_steps),
                 cmocka_unit_test(test_unconfigure_keeps_others),
                 cmocka_unit_test(test_malformed),
+                cmocka_unit_test(test_duplicates_refused_either_way),
                 cmocka_unit_test(test_deep),
                 cmocka_unit_test(test_bad_name),
         };
