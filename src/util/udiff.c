@@ -14,7 +14,7 @@
 #include "util/udiff.h"
 
 #define CONTEXT 3
-/* Cells of the Myers trace kept at most (ints): 64 MiB. */
+/* Cells of the Myers trace kept at most (longs): 128 MiB. */
 #define TRACE_MAX (16u << 20)
 
 struct line {
@@ -76,19 +76,28 @@ static int myers_trace(const struct line *a, size_t n, const struct line *b, siz
         long max = (long) (n + m), width = 2 * max + 1;
         _cleanup_free_ long *trace = NULL;
         _cleanup_free_ long *v = calloc((size_t) width, sizeof(long));
+        long rounds = 0;
 
         if (!v)
                 return -ENOMEM;
         for (long d = 0; d <= max; d++) {
                 bool done = false;
-                long *t;
 
                 if ((size_t) ((d + 1) * width) > TRACE_MAX)
                         return -E2BIG;
-                t = realloc(trace, (size_t) ((d + 1) * width) * sizeof(long));
-                if (!t)
-                        return -ENOMEM;
-                trace = t;
+                /* Room for rounds grows by doubling: growing by one round copied the whole
+                 * trace each time, quadratic in D (seconds for a 200-line file). */
+                if (d == rounds) {
+                        long *t;
+
+                        rounds = rounds ? 2 * rounds : 16;
+                        if ((size_t) (rounds * width) > TRACE_MAX)
+                                rounds = (long) (TRACE_MAX / (size_t) width);
+                        t = realloc(trace, (size_t) (rounds * width) * sizeof(long));
+                        if (!t)
+                                return -ENOMEM;
+                        trace = t;
+                }
                 for (long k = -d; k <= d; k += 2) {
                         long x = k == -d || (k != d && v[max + k - 1] < v[max + k + 1])
                                          ? v[max + k + 1]
