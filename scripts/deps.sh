@@ -8,6 +8,9 @@ packages=(
         valgrind python3 busybox-static runc crun shellcheck codespell clang-format patch
         python3-yaml musl-tools scdoc
         debhelper debootstrap lintian
+        # The integration tests read our edits of containerd's config back with its own
+        # `containerd config dump` (no daemon); the engine suites install the rest.
+        containerd
 )
 
 missing=()
