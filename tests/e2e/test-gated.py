@@ -4,7 +4,8 @@ exactly "enabled" give a GPU container the host's NVSwitch, gdrdrv, nvidia-fs an
 nodes (GDS also /run/udev and /etc/cufile.json, read-only), which it can open through its device
 cgroup; any other value, or no GPU request, gives nothing; a gate the host cannot serve starts the
 container with a warning. Real runc bundles on the simulated driver, through the prestart hook
-and through the runtime shim in legacy mode.
+and through the runtime shim in legacy mode (and in cdi mode); nvidia-ctk cdi generate leaves
+them out, as the reference's default modes do.
 
 usage: test-gated.py NCTK PROBE"""
 import json
@@ -58,15 +59,15 @@ def nodes_of(var):
     return {d["path"]: (d["major"], d["minor"]) for d in GATED[var]}
 
 
-def config(sim):
-    """config.toml for both front-ends: the hook's driver root and debug log, the shim's mode."""
+def config(sim, mode="legacy"):
+    """config.toml for every front-end: the hook's driver root and debug log, the shim's mode."""
     _n[0] += 1
     path = os.path.join(WORK, f"config{_n[0]}.toml")
     log = os.path.join(WORK, f"debug{_n[0]}.log")
     with open(path, "w") as f:
         f.write(f'[nvidia-container-cli]\nroot = "{sim}"\nproc-root = "{sim}/proc"\n'
                 f'load-kmods = false\ndebug = "{log}"\n\n'
-                '[nvidia-container-runtime]\nmode = "legacy"\nruntimes = ["runc"]\n')
+                f'[nvidia-container-runtime]\nmode = "{mode}"\nruntimes = ["runc"]\n')
     return path, log
 
 
@@ -91,13 +92,13 @@ def via_shim(b, cfg):
     return p
 
 
-FRONTENDS = {"hook": via_hook, "shim-legacy": via_shim}
+FRONTENDS = {"hook": via_hook, "shim-legacy": via_shim, "shim-cdi": via_shim}
 
 
 def container(frontend, env, sim=FULL):
     """Runs a container with image environment ENV; returns (process, parsed output, log)."""
     _n[0] += 1
-    cfg, log = config(sim)
+    cfg, log = config(sim, "cdi" if frontend == "shim-cdi" else "legacy")
     every = sorted(p for var in VARS for p in nodes_of(var))
     script = SCRIPT.format(nodes=" ".join(every), gdr_major=nodes_of("NVIDIA_GDRCOPY")["/dev/gdrdrv"][0],
                            nvs_major=nodes_of("NVIDIA_NVSWITCH")["/dev/nvidia-nvswitchctl"][0])
@@ -214,6 +215,29 @@ def hook_gates_without_a_gpu_request_give_nothing():
 @test
 def shim_legacy_gates_without_a_gpu_request_give_nothing():
     no_gpu("shim-legacy")
+
+
+@test
+def shim_cdi_mode_gives_them_too():
+    """The shim's cdi mode plans nctk's own devices with the same pipeline: the gates hold."""
+    _, out, _ = container("shim-cdi", ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_GDRCOPY=enabled",
+                                       "NVIDIA_MOFED=enabled"])
+    check_only(out, ["NVIDIA_GDRCOPY", "NVIDIA_MOFED"], "shim-cdi")
+    _, out, _ = container("shim-cdi", ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_GDS=true"])
+    check_only(out, [], "shim-cdi true")
+
+
+@test
+def cdi_generate_leaves_them_out():
+    for mode in ("auto", "management"):
+        p = run([NCTK, "nvidia-ctk", "cdi", "generate", "--mode", mode, "--driver-root", FULL])
+        spec = p.stdout
+        assert "/dev/nvidia0" in spec or "/dev/nvidiactl" in spec, f"{mode}: a spec: {spec[:200]}"
+        for var in VARS:
+            for path in nodes_of(var):
+                assert path not in spec, f"{mode}: {path} in the generated spec"
+        for path in DESC["gds_files"]:
+            assert path not in spec, f"{mode}: {path} in the generated spec"
 
 
 run_all()
