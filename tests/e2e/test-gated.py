@@ -100,7 +100,8 @@ def container(frontend, env, sim=FULL):
     _n[0] += 1
     cfg, log = config(sim, "cdi" if frontend == "shim-cdi" else "legacy")
     every = sorted(p for var in VARS for p in nodes_of(var))
-    script = SCRIPT.format(nodes=" ".join(every), gdr_major=nodes_of("NVIDIA_GDRCOPY")["/dev/gdrdrv"][0],
+    script = SCRIPT.format(nodes=" ".join(every),
+                           gdr_major=nodes_of("NVIDIA_GDRCOPY")["/dev/gdrdrv"][0],
                            nvs_major=nodes_of("NVIDIA_NVSWITCH")["/dev/nvidia-nvswitchctl"][0])
     b = make_bundle(os.path.join(WORK, f"b{_n[0]}"), ROOTFS, PROBE, script)
     spec_path = os.path.join(b, "config.json")
@@ -182,12 +183,11 @@ def shim_legacy_other_values_give_nothing():
 
 
 def absent_on_host(frontend):
-    p, out, log = container(frontend, ["NVIDIA_VISIBLE_DEVICES=0"] +
+    _, out, log = container(frontend, ["NVIDIA_VISIBLE_DEVICES=0"] +
                             [f"{var}=enabled" for var in VARS], sim=BARE)
     eq(out["node"], {}, f"{frontend}: no gated nodes on a host without them")
     for var in VARS:
         assert f"{var}=enabled but '{BARE}/dev' has no " in log, f"{var} warning in: {log}"
-        assert f"{var}=enabled but" not in p.stderr, "runc shows no hook output on success"
 
 
 @test
