@@ -102,6 +102,19 @@ enum nctk_node_kind {
         NCTK_NODE_GPU,       /* /dev/nvidiaN */
         NCTK_NODE_CAP,       /* /dev/nvidia-caps/nvidia-capN */
         NCTK_NODE_IMEX,      /* /dev/nvidia-caps-imex-channels/channelN */
+        NCTK_NODE_NVSWITCH,  /* /dev/nvidia-nvswitchctl, /dev/nvidia-nvswitchN */
+        NCTK_NODE_GDRCOPY,   /* /dev/gdrdrv */
+        NCTK_NODE_GDS,       /* /dev/nvidia-fsN */
+        NCTK_NODE_MOFED,     /* /dev/infiniband/uverbsN, /dev/infiniband/rdma_cm */
+};
+
+/* Devices outside the GPU driver that a container gets only when its image says so
+ * (NVIDIA_NVSWITCH=enabled, ...): fabric, GPUDirect RDMA and storage, InfiniBand. */
+enum nctk_gate {
+        NCTK_GATE_NVSWITCH = 1u << 0,
+        NCTK_GATE_GDRCOPY = 1u << 1,
+        NCTK_GATE_GDS = 1u << 2,
+        NCTK_GATE_MOFED = 1u << 3,
 };
 
 struct nctk_node {
@@ -148,6 +161,10 @@ struct nctk_inventory {
         struct nctk_file *firmware;
         size_t n_configs;
         struct nctk_file *configs; /* Vulkan ICD, EGL/GLVND vendor files */
+        /* GDS's files, looked up only with NCTK_GATE_GDS: real paths inside the driver root of
+         * /run/udev and /etc/cufile.json, NULL when missing. */
+        char *gds_udev;
+        char *gds_cufile;
 };
 
 enum nctk_discover_flags {
@@ -176,6 +193,9 @@ struct nctk_discover_opts {
          * requested ones are looked at). */
         const unsigned *imex_channels;
         size_t n_imex_channels;
+        /* enum nctk_gate: whose device nodes (and GDS files) are looked up; their nodes follow
+         * the driver's in the inventory, in version order of their paths. */
+        unsigned gates;
 };
 
 /* Fills OPTS with defaults: uid/gid from /proc/sys/kernel/overflow{u,g}id. */

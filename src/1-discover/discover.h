@@ -32,6 +32,9 @@ int procfs_cap_minor(int procfd, const char *path);
 int nodes_discover(struct discover_ctx *ctx, struct nctk_error **err);
 bool node_exists(int devfd, const char *path, unsigned major, unsigned minor);
 
+/* gated.c: the nodes and files of the gates in ctx->opts->gates. */
+int gated_discover(struct discover_ctx *ctx, struct nctk_error **err);
+
 /* kmods.c: whether MODULE has a directory under SYSFD's module/ (-1: never), and the host's
  * modprobe run on it with an empty environment (its exit status, or -errno). */
 bool kmod_is_loaded(int sysfd, const char *module);

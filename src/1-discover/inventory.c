@@ -60,6 +60,8 @@ struct nctk_inventory *nctk_inventory_free(struct nctk_inventory *inv) {
         files_free(inv->ipcs, inv->n_ipcs);
         files_free(inv->firmware, inv->n_firmware);
         files_free(inv->configs, inv->n_configs);
+        free(inv->gds_udev);
+        free(inv->gds_cufile);
         free(inv);
         return NULL;
 }
@@ -318,6 +320,7 @@ int nctk_discover(const struct nctk_discover_opts *opts, struct nctk_inventory *
                 return r;
         mig_caps_fill(&ctx);
         r = nodes_discover(&ctx, err);
+        r = r < 0 ? r : gated_discover(&ctx, err);
         r = r < 0 ? r : libraries_discover(&ctx, err);
         r = r < 0 ? r : binaries_discover(&ctx, err);
         r = r < 0 ? r : ipcs_discover(&ctx, err);

@@ -876,6 +876,28 @@ static void ctx_release(struct ctx *c) {
         container_request_free(c->r);
 }
 
+/* The feature gates: only the exact word counts, so "true" or "1" enable nothing, as in the
+ * reference, and an image cannot be refused for a value it never meant as a request. */
+static unsigned gates_compute(const struct ctx *c) {
+        static const struct {
+                const char *name;
+                enum nctk_gate gate;
+        } vars[] = {
+                {"NVIDIA_NVSWITCH", NCTK_GATE_NVSWITCH},
+                {"NVIDIA_GDRCOPY", NCTK_GATE_GDRCOPY},
+                {"NVIDIA_GDS", NCTK_GATE_GDS},
+                {"NVIDIA_MOFED", NCTK_GATE_MOFED},
+        };
+        unsigned gates = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
+                const char *v = env_get(c, vars[i].name);
+                if (v && STREQ(v, "enabled"))
+                        gates |= vars[i].gate;
+        }
+        return gates;
+}
+
 static int request_compute(struct ctx *c) {
         const char *cuda, *require_cuda;
         int r;
@@ -898,6 +920,7 @@ static int request_compute(struct ctx *c) {
                 return r;
         const char *mps = env_get(c, "NVIDIA_MPS");
         c->r->mps_disabled = mps && STREQ(mps, "disabled");
+        c->r->gates = gates_compute(c);
         r = mig_get(c, "NVIDIA_MIG_CONFIG_DEVICES", &c->r->mig_config);
         if (r >= 0)
                 r = mig_get(c, "NVIDIA_MIG_MONITOR_DEVICES", &c->r->mig_monitor);

@@ -69,6 +69,10 @@ struct container_request {
 
         /* NVIDIA_MPS=disabled: not an MPS client even on a GPU with an nctk MPS daemon. */
         bool mps_disabled;
+
+        /* enum nctk_gate: NVIDIA_NVSWITCH, NVIDIA_GDRCOPY, NVIDIA_GDS, NVIDIA_MOFED set to
+         * exactly "enabled" (any other value enables nothing, as in the reference). */
+        unsigned gates;
 };
 
 /* The one request of every front-end: configure's flags, an OCI spec (below) or CDI names all

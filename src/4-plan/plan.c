@@ -342,6 +342,60 @@ static int plan_devices(struct planner *p) {
         return r;
 }
 
+/* The nodes of one gate; a gate the host cannot serve is a warning, not a refusal: the image
+ * asks for the feature whether or not this host has it (the reference skips it silently). */
+static int plan_gate(struct planner *p, unsigned gate, enum nctk_node_kind kind, const char *var,
+                     const char *what) {
+        const struct nctk_inventory *inv = p->inv;
+        bool any = false;
+        int r = 0;
+
+        if (!(p->req->gates & gate))
+                return 0;
+        for (size_t i = 0; r >= 0 && i < inv->n_nodes; i++)
+                if (inv->nodes[i].kind == kind && inv->nodes[i].exists) {
+                        r = add_node(p, &inv->nodes[i]);
+                        any = true;
+                }
+        if (r >= 0 && !any)
+                log_warning("%s=enabled but '%s%s' has no %s, skipping", var,
+                            STREQ(inv->dev_root, "/") ? "" : inv->dev_root, "/dev", what);
+        return r;
+}
+
+/* GPUDirect Storage reads the NVMe and NIC topology from udev's database and its settings from
+ * cufile.json: both read-only, when the host has them. */
+static int plan_gds_files(struct planner *p) {
+        int r = 0;
+
+        if (!(p->req->gates & NCTK_GATE_GDS))
+                return 0;
+        if (p->inv->gds_udev)
+                r = add_mount(p, p->inv->driver_root, p->inv->gds_udev, "/run/udev", LIB_FLAGS);
+        if (r >= 0 && p->inv->gds_cufile)
+                r = add_mount(p, p->inv->driver_root, p->inv->gds_cufile, "/etc/cufile.json",
+                              LIB_FLAGS);
+        return r;
+}
+
+static int plan_gated(struct planner *p) {
+        int r;
+
+        p->kind = EDIT_GATED;
+        r = plan_gate(p, NCTK_GATE_NVSWITCH, NCTK_NODE_NVSWITCH, "NVIDIA_NVSWITCH",
+                      "NVSwitch device (nvidia-nvswitch*)");
+        r = r < 0 ? r
+                  : plan_gate(p, NCTK_GATE_GDRCOPY, NCTK_NODE_GDRCOPY, "NVIDIA_GDRCOPY",
+                              "gdrcopy device (gdrdrv)");
+        r = r < 0 ? r
+                  : plan_gate(p, NCTK_GATE_GDS, NCTK_NODE_GDS, "NVIDIA_GDS",
+                              "GPUDirect Storage device (nvidia-fs*)");
+        r = r < 0 ? r
+                  : plan_gate(p, NCTK_GATE_MOFED, NCTK_NODE_MOFED, "NVIDIA_MOFED",
+                              "InfiniBand device (infiniband/uverbs*, infiniband/rdma_cm)");
+        return r < 0 ? r : plan_gds_files(p);
+}
+
 static int add_env(struct planner *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int add_env(struct planner *p, const char *fmt, ...) {
         char **slot = ARRAY_PUSH(p->e->env, p->e->n_env);
@@ -398,6 +452,7 @@ int plan_build(const struct nctk_inventory *inv, const struct plan_request *req,
         if (!p.e)
                 return nctk_error_set(err, ENOMEM, "out of memory");
         r = plan_devices(&p);
+        r = r < 0 ? r : plan_gated(&p);
         r = r < 0 ? r
                   : plan_files(&p, EDIT_BINARY, inv->bins, inv->n_bins, p.layout->bindir,
                                LIB_FLAGS);

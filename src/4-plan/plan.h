@@ -25,6 +25,7 @@ enum edit_kind {
         EDIT_MIG_PARENT, /* the node of a GPU only some of whose MIG devices are selected */
         EDIT_MIG,        /* MIG capability files and nodes */
         EDIT_IMEX,       /* IMEX channel nodes */
+        EDIT_GATED,      /* NVSwitch, gdrcopy, GDS, InfiniBand nodes; GDS's files */
         EDIT_BINARY,
         EDIT_LIBRARY,
         EDIT_LIBRARY32,
@@ -104,6 +105,7 @@ struct plan_request {
         enum compat_mode
                 compat; /* an image's newer libcuda first in its ld cache, unless disabled */
         const struct plan_mps *mps; /* NULL: not an MPS client */
+        unsigned gates;             /* enum nctk_gate */
 };
 
 /* The edits for REQ on INV, in a container with FACTS. */

@@ -129,6 +129,7 @@ static const char *kind_name(enum edit_kind kind, bool is_node, const struct lis
         case EDIT_MIG_PARENT: return NULL; /* a MIG device is not its parent GPU */
         case EDIT_MIG: return is_node ? "device" : "mig";
         case EDIT_IMEX: return "device";
+        case EDIT_GATED: return is_node ? "device" : NULL;
         case EDIT_BINARY: return a->bins ? "binary" : NULL;
         case EDIT_LIBRARY: return a->libs ? "library" : NULL;
         case EDIT_LIBRARY32: return a->libs ? "library32" : NULL;
@@ -142,10 +143,9 @@ static const char *kind_name(enum edit_kind kind, bool is_node, const struct lis
 /* The reference's sections: devices and MIG files, binaries, libraries, IPCs, firmware. */
 static int section_of(enum edit_kind kind) {
         static const int order[] = {
-                [EDIT_CONTROL] = 0,  [EDIT_GPU] = 0,       [EDIT_MIG_PARENT] = 0,
-                [EDIT_MIG] = 0,      [EDIT_IMEX] = 0,      [EDIT_BINARY] = 1,
-                [EDIT_LIBRARY] = 2,  [EDIT_LIBRARY32] = 3, [EDIT_IPC] = 4,
-                [EDIT_FIRMWARE] = 5, [EDIT_CONFIG] = 6,
+                [EDIT_CONTROL] = 0,   [EDIT_GPU] = 0,   [EDIT_MIG_PARENT] = 0, [EDIT_MIG] = 0,
+                [EDIT_IMEX] = 0,      [EDIT_GATED] = 0, [EDIT_BINARY] = 1,     [EDIT_LIBRARY] = 2,
+                [EDIT_LIBRARY32] = 3, [EDIT_IPC] = 4,   [EDIT_FIRMWARE] = 5,   [EDIT_CONFIG] = 6,
         };
 
         return order[kind];

@@ -69,6 +69,7 @@ int pipeline_discover(const struct pipeline_opts *o, const struct container_requ
         if (q) {
                 d.imex_channels = q->imex;
                 d.n_imex_channels = q->n_imex;
+                d.gates = q->gates;
         }
         if (o->load_kmods)
                 r = nctk_load_kmods(&d, err);
@@ -122,6 +123,7 @@ static int plan(struct pipeline *p, const struct container_request *q, const str
                 .imex = q->imex,
                 .compat = q->compat,
                 .mps = mps,
+                .gates = q->gates,
         };
         int r = plan_build(p->inv, &req, &p->facts, &p->edits, err);
 

@@ -61,7 +61,7 @@ int pipeline_run(struct pipeline *p, const struct pipeline_opts *o,
 void pipeline_release(struct pipeline *p);
 
 /* The discovery step alone (info): kernel modules when asked, then the inventory, with the
- * device nodes of Q's IMEX channels (Q may be NULL). */
+ * device nodes of Q's IMEX channels and feature gates (Q may be NULL). */
 int pipeline_discover(const struct pipeline_opts *o, const struct container_request *q,
                       struct nctk_inventory **ret, struct nctk_error **err);
 

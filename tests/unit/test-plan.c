@@ -651,8 +651,79 @@ static void test_mps_client(void **state) {
         edits_free(e);
 }
 
+/* ---- feature-gated devices ---------------------------------------------------------------- */
+
+static struct nctk_node gated_nodes[] = {
+        {NCTK_NODE_CTL, "/dev/nvidiactl", 195, 255, true},
+        {NCTK_NODE_GPU, "/dev/nvidia1", 195, 1, true},
+        {NCTK_NODE_GPU, "/dev/nvidia0", 195, 0, true},
+        {NCTK_NODE_NVSWITCH, "/dev/nvidia-nvswitch0", 509, 0, true},
+        {NCTK_NODE_NVSWITCH, "/dev/nvidia-nvswitchctl", 509, 255, true},
+        {NCTK_NODE_GDRCOPY, "/dev/gdrdrv", 508, 0, true},
+        {NCTK_NODE_GDS, "/dev/nvidia-fs0", 507, 0, true},
+};
+
+static char warnings[1024];
+
+static void capture_warning(enum nctk_log_level level, const char *file, int line, const char *msg,
+                            void *userdata) {
+        (void) file;
+        (void) line;
+        (void) userdata;
+        if (level == NCTK_LOG_WARNING)
+                snprintf(warnings + strlen(warnings), sizeof(warnings) - strlen(warnings), "%s\n",
+                         msg);
+}
+
+static struct edits *plan_gates(const struct nctk_inventory *in, unsigned gates) {
+        struct edits *e;
+
+        warnings[0] = '\0';
+        nctk_set_log_sink(capture_warning, NULL);
+        e = plan_for(in, (struct plan_request){.caps = UT, .gates = gates}, "1");
+        nctk_set_log_sink(NULL, NULL);
+        return e;
+}
+
+/* Each gate gives its own nodes (with their cgroup rules: check_common) and nothing else; GDS
+ * also its files, read-only; a gate without nodes on the host is a warning. */
+static void test_gated(void **state) {
+        struct nctk_inventory in = inv;
+        struct edits *e;
+
+        (void) state;
+        in.nodes = gated_nodes;
+        in.n_nodes = ELEMENTSOF(gated_nodes);
+        in.gds_udev = "/run/udev";
+        in.gds_cufile = "/usr/local/cuda/gds/cufile.json"; /* a link's real path */
+
+        e = plan_gates(&in, 0);
+        assert_int_equal(e->n_nodes, 2);
+        assert_null(has_mount(e, "/run/udev"));
+        edits_free(e);
+
+        e = plan_gates(&in, NCTK_GATE_NVSWITCH | NCTK_GATE_GDS);
+        check_node(e, "/dev/nvidia-nvswitch0", 509, 0);
+        check_node(e, "/dev/nvidia-nvswitchctl", 509, 255);
+        check_node(e, "/dev/nvidia-fs0", 507, 0);
+        assert_null(has_node(e, "/dev/gdrdrv"));
+        assert_int_equal(e->n_nodes, 5);
+        check_mount(e, "/run/udev", "/drv/run/udev", LIB_FLAGS);
+        check_mount(e, "/etc/cufile.json", "/drv/usr/local/cuda/gds/cufile.json", LIB_FLAGS);
+        assert_string_equal(warnings, "");
+        edits_free(e);
+
+        e = plan_gates(&in, NCTK_GATE_GDRCOPY | NCTK_GATE_MOFED);
+        check_node(e, "/dev/gdrdrv", 508, 0);
+        assert_int_equal(e->n_nodes, 3);
+        assert_string_equal(warnings, "NVIDIA_MOFED=enabled but '/dev' has no InfiniBand device "
+                                      "(infiniband/uverbs*, infiniband/rdma_cm), skipping\n");
+        edits_free(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_gated),
                 cmocka_unit_test(test_mps_client),
                 cmocka_unit_test(test_compute_utility),
                 cmocka_unit_test(test_video_implies_compute),

@@ -669,8 +669,37 @@ static void test_privileged(void **state) {
         }
 }
 
+/* The feature gates: exactly "enabled", and only in a GPU container. */
+static void test_gates(void **state) {
+        static const struct {
+                const char *spec;
+                unsigned gates;
+        } t[] = {
+                {ENV(VD "0", "NVIDIA_NVSWITCH=enabled"), NCTK_GATE_NVSWITCH},
+                {ENV(VD "none", "NVIDIA_GDRCOPY=enabled"), NCTK_GATE_GDRCOPY},
+                {ENV(VD "all", "NVIDIA_GDS=enabled", "NVIDIA_MOFED=enabled"),
+                 NCTK_GATE_GDS | NCTK_GATE_MOFED},
+                {ENV(VD "0", "NVIDIA_GDS=enabled", "NVIDIA_GDS=disabled"), 0}, /* the last wins */
+                {ENV(VD "0", "NVIDIA_NVSWITCH=true", "NVIDIA_GDRCOPY=ENABLED",
+                     "NVIDIA_GDS=enabled "),
+                 0},
+                {ENV(VD "0", "NVIDIA_MOFED=", "NVIDIA_GDS=1"), 0},
+                {ENV(VD "void", "NVIDIA_NVSWITCH=enabled"), 0},
+                {ENV("NVIDIA_GDRCOPY=enabled"), 0},
+        };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct container_request *r = NULL;
+                assert_int_equal(run(t[i].spec, 0, &r, NULL), 0);
+                if (r->gates != t[i].gates)
+                        fail_msg("%s: gates 0x%x, want 0x%x", t[i].spec, r->gates, t[i].gates);
+                container_request_free(r);
+        }
+}
+
 int main(void) {
-        size_t n = ELEMENTSOF(cases) + 7;
+        size_t n = ELEMENTSOF(cases) + 8;
         struct CMUnitTest *tests = calloc(n, sizeof(*tests));
         int r;
 
@@ -678,6 +707,7 @@ int main(void) {
                 tests[i] = (struct CMUnitTest){.name = cases[i].name,
                                                .test_func = test_case,
                                                .initial_state = (void *) &cases[i]};
+        tests[n - 8] = (struct CMUnitTest) cmocka_unit_test(test_gates);
         tests[n - 7] = (struct CMUnitTest) cmocka_unit_test(test_bounds);
         tests[n - 6] = (struct CMUnitTest) cmocka_unit_test(test_not_an_object);
         tests[n - 5] = (struct CMUnitTest) cmocka_unit_test(test_path_clean);
