@@ -57,23 +57,40 @@ static int gated_node_add(struct nctk_inventory *inv, const struct gated_pattern
         return n->path ? 0 : -ENOMEM;
 }
 
-static int gated_scan(struct discover_ctx *ctx, const struct gated_pattern *p) {
+/* One listing of the directory of patterns[FIRST] for every pattern of GATES in that directory:
+ * /dev holds three kinds, and a container asking for several should not list it three times. */
+static int gated_scan(struct discover_ctx *ctx, unsigned gates, size_t first) {
+        const char *dir = patterns[first].dir;
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
 
-        r = chase_opendir(ctx->devfd, p->dir, &d);
+        r = chase_opendir(ctx->devfd, dir, &d);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 return 0; /* no such directory: none of these nodes */
         while ((de = readdir(d)))
-                if (pattern_match(p, de->d_name)) {
+                for (size_t i = first; i < ELEMENTSOF(patterns); i++) {
+                        const struct gated_pattern *p = &patterns[i];
+
+                        if (!(gates & p->gate) || !STREQ(p->dir, dir) ||
+                            !pattern_match(p, de->d_name))
+                                continue;
                         r = gated_node_add(ctx->inv, p, dirfd(d), de->d_name);
                         if (r < 0)
                                 return r;
+                        break;
                 }
         return 0;
+}
+
+/* Whether an earlier pattern of GATES already listed the directory of patterns[I]. */
+static bool dir_listed(unsigned gates, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if ((gates & patterns[j].gate) && STREQ(patterns[j].dir, patterns[i].dir))
+                        return true;
+        return false;
 }
 
 static int node_cmp(const void *x, const void *y) {
@@ -103,8 +120,8 @@ int gated_discover(struct discover_ctx *ctx, struct nctk_error **err) {
         int r = 0;
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(patterns); i++)
-                if (gates & patterns[i].gate)
-                        r = gated_scan(ctx, &patterns[i]);
+                if ((gates & patterns[i].gate) && !dir_listed(gates, i))
+                        r = gated_scan(ctx, gates, i);
         /* readdir order is the filesystem's: sort, so that plans and specs are stable. */
         if (r >= 0 && inv->n_nodes > first)
                 qsort(inv->nodes + first, inv->n_nodes - first, sizeof(*inv->nodes), node_cmp);
